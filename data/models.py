@@ -1,0 +1,263 @@
+"""The store's tables. Money is integer minor units (cents) in BigIntegerField.
+
+Rates are basis points (19 % = 1900, 7.5 % = 750). Quantities are thousandths
+(1 piece = 1000, 0.350 kg = 350) so weighed goods need no floats.
+
+Constraints the database enforces itself live here too (UNIQUE, CHECK, foreign
+keys, partial unique indexes); insert-only triggers are in ``migrations``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+from peewee import (
+    BigIntegerField, BooleanField, CharField, Check, DateTimeField, ForeignKeyField,
+    IntegerField, Model, TextField, SQL,
+)
+
+from data.db import proxy
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(Model):
+    class Meta:
+        database = proxy
+        legacy_table_names = False
+
+
+class SchemaMeta(Base):
+    key = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+
+# ---------------------------------------------------------------- catalog ---
+
+class Product(Base):
+    sku = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    #: lower-cased, accent-free name for indexed prefix search
+    name_key = CharField(max_length=200, index=True)
+    price = BigIntegerField(constraints=[Check("price >= 0")])
+    vat_rate = IntegerField(constraints=[Check("vat_rate >= 0 AND vat_rate <= 10000")])  # basis points
+    unit = CharField(max_length=8, default="pc")  # pc | kg
+    category = CharField(max_length=100, default="")
+    active = BooleanField(default=True)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Barcode(Base):
+    code = CharField(max_length=64, primary_key=True)
+    product = ForeignKeyField(Product, backref="barcodes", on_delete="CASCADE", index=True)
+
+
+class SearchWord(Base):
+    """One row per word of a product name (prefix search on any word)."""
+    word = CharField(max_length=64)
+    product = ForeignKeyField(Product, on_delete="CASCADE", index=True)
+
+    class Meta:
+        indexes = ((("word", "product"), True),)
+
+
+# ----------------------------------------------------------------- people ---
+
+ROLES = ("cashier", "supervisor", "manager", "treasurer", "admin")
+
+
+class User(Base):
+    name = CharField(max_length=64, unique=True)
+    full_name = CharField(max_length=200, default="")
+    role = CharField(max_length=16, constraints=[Check(
+        "role IN ('cashier','supervisor','manager','treasurer','admin')")])
+    pin_hash = CharField(max_length=256)
+    active = BooleanField(default=True)
+    failed_attempts = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    totp_secret = TextField(null=True)        # encrypted with the key file, never clear
+    totp_last_step = BigIntegerField(null=True)  # last accepted TOTP time step
+    created_at = DateTimeField(default=utcnow)
+
+
+# ---------------------------------------------------------------- journal ---
+
+class JournalHead(Base):
+    """A single row (id=1): the tail of the chain. Locked for every append so
+    appends from many terminals form one line with no fork and no gap."""
+    id = IntegerField(primary_key=True)
+    seq = BigIntegerField(default=0)
+    hash = CharField(max_length=64)
+
+
+class Journal(Base):
+    """Insert-only (triggers refuse UPDATE and DELETE), SHA-256 hash-chained."""
+    seq = BigIntegerField(unique=True)
+    ts = CharField(max_length=32)              # ISO-8601 UTC, part of the hash
+    terminal = CharField(max_length=64)
+    user_name = CharField(max_length=64, null=True)
+    kind = CharField(max_length=64, index=True)
+    amount = BigIntegerField(null=True)
+    ref = CharField(max_length=128, null=True)
+    data = TextField(default="{}")             # canonical JSON
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64, unique=True)
+
+
+class Approval(Base):
+    """One manager approval for exactly one action; used once (used_at)."""
+    action = CharField(max_length=64)
+    requester = ForeignKeyField(User, backref="requested_approvals")
+    approver = ForeignKeyField(User, backref="given_approvals")
+    amount = BigIntegerField(null=True)
+    ref = CharField(max_length=128, null=True)
+    reason = TextField(default="")
+    terminal = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    used_at = DateTimeField(null=True)
+
+
+# ----------------------------------------------------------------- drawer ---
+
+class DrawerSession(Base):
+    drawer = CharField(max_length=64, index=True)       # drawer id (= terminal id by default)
+    terminal = CharField(max_length=64)
+    cashier = ForeignKeyField(User, backref="drawer_sessions")
+    status = CharField(max_length=8, default="open", constraints=[Check("status IN ('open','closed')")])
+    opened_at = DateTimeField(default=utcnow)
+    float_amount = BigIntegerField(constraints=[Check("float_amount >= 0")])
+    #: cached running expected cash; changes in the same transaction as every movement
+    expected_cash = BigIntegerField(default=0)
+    closed_at = DateTimeField(null=True)
+    closed_by = ForeignKeyField(User, null=True, backref="closed_sessions")
+    counted = BigIntegerField(null=True)
+    expected_at_close = BigIntegerField(null=True)
+    variance = BigIntegerField(null=True)
+    close_approval = ForeignKeyField(Approval, null=True)
+    close_reason = TextField(null=True)
+    z_number = IntegerField(null=True)
+    close_hash = CharField(max_length=64, null=True)   # digest of the closed session, for verify
+
+    class Meta:
+        indexes = ((("drawer", "z_number"), True),)
+        constraints = []
+
+
+class DenominationCount(Base):
+    session = ForeignKeyField(DrawerSession, backref="counts", on_delete="RESTRICT")
+    stage = CharField(max_length=8, constraints=[Check("stage IN ('float','close')")])
+    denomination = BigIntegerField(constraints=[Check("denomination > 0")])
+    quantity = IntegerField(constraints=[Check("quantity >= 0")])
+
+    class Meta:
+        indexes = ((("session", "stage", "denomination"), True),)
+
+
+MOVEMENT_KINDS = ("float", "sale", "change", "paid_in", "paid_out", "drop", "refund", "no_sale")
+
+
+class CashMovement(Base):
+    """Every cash movement of a drawer session; expected cash = SUM(amount).
+    Signs: float, sale, paid_in >= 0; change, paid_out, drop, refund <= 0; no_sale = 0."""
+    session = ForeignKeyField(DrawerSession, backref="movements", on_delete="RESTRICT")
+    kind = CharField(max_length=16)
+    amount = BigIntegerField()
+    user = ForeignKeyField(User, backref="cash_movements")
+    reason = CharField(max_length=64, default="")
+    note = TextField(default="")
+    ticket_id = BigIntegerField(null=True, index=True)   # the sale or refund it belongs to
+    approval = ForeignKeyField(Approval, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        constraints = [Check(
+            "(kind IN ('float','sale','paid_in') AND amount >= 0) OR "
+            "(kind IN ('change','paid_out','drop','refund') AND amount <= 0) OR "
+            "(kind = 'no_sale' AND amount = 0)")]
+
+
+class ZReport(Base):
+    session = ForeignKeyField(DrawerSession, unique=True, backref="z_reports")
+    drawer = CharField(max_length=64)
+    z_number = IntegerField()
+    created_at = DateTimeField(default=utcnow)
+    data = TextField()   # canonical JSON of the report, reprintable as is
+
+    class Meta:
+        indexes = ((("drawer", "z_number"), True),)
+
+
+class ZCounter(Base):
+    drawer = CharField(max_length=64, primary_key=True)
+    last = IntegerField(default=0)
+
+
+# ------------------------------------------------------------------- sale ---
+
+TICKET_STATUSES = ("open", "parked", "completed", "voided")
+
+
+class Ticket(Base):
+    """A sale from the first scan to the receipt. Open tickets are durable
+    (crash-safe): every change is committed as it happens."""
+    terminal = CharField(max_length=64, index=True)
+    cashier = ForeignKeyField(User, backref="tickets")
+    status = CharField(max_length=10, default="open", constraints=[Check(
+        "status IN ('open','parked','completed','voided')")])
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    parked_at = DateTimeField(null=True)
+    ticket_discount = BigIntegerField(default=0, constraints=[Check("ticket_discount >= 0")])
+    #: minted when tendering starts; UNIQUE so a retry can never make two sales
+    idem_key = CharField(max_length=64, null=True, unique=True)
+    receipt_no = BigIntegerField(null=True)
+    session = ForeignKeyField(DrawerSession, null=True, backref="tickets")
+    subtotal = BigIntegerField(null=True)
+    tax_total = BigIntegerField(null=True)
+    total = BigIntegerField(null=True)
+    rounding = BigIntegerField(default=0)   # cash rounding applied at tender
+    completed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("terminal", "receipt_no"), True),)
+
+
+class TicketLine(Base):
+    ticket = ForeignKeyField(Ticket, backref="lines", on_delete="CASCADE")
+    position = IntegerField()
+    product = ForeignKeyField(Product, null=True)
+    code = CharField(max_length=64, default="")     # what was scanned
+    name = CharField(max_length=200)
+    qty = BigIntegerField()                          # thousandths
+    unit_price = BigIntegerField(constraints=[Check("unit_price >= 0")])
+    price_override = BooleanField(default=False)
+    discount = BigIntegerField(default=0, constraints=[Check("discount >= 0")])
+    vat_rate = IntegerField()
+    line_total = BigIntegerField(default=0)
+    voided = BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("ticket", "position"), True),)
+
+
+class Tender(Base):
+    ticket = ForeignKeyField(Ticket, backref="tenders", on_delete="RESTRICT")
+    method = CharField(max_length=32)
+    amount = BigIntegerField(constraints=[Check("amount > 0")])      # applied to the sale
+    tendered = BigIntegerField(constraints=[Check("tendered >= amount")])  # handed over
+    change = BigIntegerField(default=0, constraints=[Check("change >= 0")])
+    reference = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+class ReceiptCounter(Base):
+    terminal = CharField(max_length=64, primary_key=True)
+    last = BigIntegerField(default=0)
+
+
+ALL_MODELS = [
+    SchemaMeta, Product, Barcode, SearchWord, User, JournalHead, Journal, Approval,
+    DrawerSession, DenominationCount, CashMovement, ZReport, ZCounter,
+    Ticket, TicketLine, Tender, ReceiptCounter,
+]
