@@ -209,6 +209,8 @@ class Ticket(Base):
     updated_at = DateTimeField(default=utcnow)
     parked_at = DateTimeField(null=True)
     ticket_discount = BigIntegerField(default=0, constraints=[Check("ticket_discount >= 0")])
+    #: ticket discount in basis points (the amount follows the lines; sale.py)
+    discount_bp = IntegerField(default=0, constraints=[Check("discount_bp >= 0 AND discount_bp <= 10000")])
     #: minted when tendering starts; UNIQUE so a retry can never make two sales
     idem_key = CharField(max_length=64, null=True, unique=True)
     receipt_no = BigIntegerField(null=True)
@@ -233,6 +235,8 @@ class TicketLine(Base):
     unit_price = BigIntegerField(constraints=[Check("unit_price >= 0")])
     price_override = BooleanField(default=False)
     discount = BigIntegerField(default=0, constraints=[Check("discount >= 0")])
+    #: line discount in basis points; ``discount`` is its amount, recomputed with qty
+    discount_bp = IntegerField(default=0, constraints=[Check("discount_bp >= 0 AND discount_bp <= 10000")])
     vat_rate = IntegerField()
     line_total = BigIntegerField(default=0)
     voided = BooleanField(default=False)
