@@ -1,0 +1,280 @@
+"""The manager-override dialog.
+
+``ApprovalDialog(action, amount=None, ref=None, reason_required=False, title=None)``
+is a ModalScreen that returns the unused :class:`data.models.Approval` (ready to
+be passed to the service as ``approval=``) or ``None`` when cancelled (Escape:
+nothing happens, nothing is recorded).
+
+It only asks and shows: every rule (who may approve, PIN, TOTP with replay
+refusal, lockout, "not the requester") lives in :func:`station.authority.approve`.
+"""
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from station import permissions
+from station.errors import AuthFailed, LockedOut, PermissionDenied, StationError
+
+#: how each action reads to the person approving it
+ACTION_WORDS = {
+    "sale.void_ticket": "Void the whole ticket",
+    "sale.void_line": "Void a line",
+    "sale.price_override": "Override a price",
+    "sale.discount": "Give a discount",
+    "sale.tender": "Take payment",
+    "receipt.reprint": "Reprint a receipt",
+    "drawer.no_sale": "Open the drawer without a sale",
+    "drawer.paid_out": "Pay cash out of the drawer",
+    "drawer.paid_in": "Pay cash into the drawer",
+    "drawer.close": "Close the drawer with a variance",
+    "drawer.drop": "Drop cash to the safe",
+}
+
+
+def action_words(action: str) -> str:
+    if action in ACTION_WORDS:
+        return ACTION_WORDS[action]
+    words = action.replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def amount_words(ctx, action: str, amount: int | None) -> str | None:
+    """The amount as the approver should read it (money, or a percentage)."""
+    if amount is None:
+        return None
+    kind = permissions.LIMITS.get(action, (None, "amount"))[1]
+    if kind == "percent":  # basis points
+        whole, frac = divmod(abs(amount), 100)
+        return f"{'-' if amount < 0 else ''}{whole}" + (f".{frac:02d}".rstrip("0") if frac else "") + " %"
+    from station.money import format_amount
+    store = ctx.config.store if ctx is not None else None
+    minor = store.minor_units if store is not None else 2
+    sep = store.decimal_separator if store is not None and store.decimal_separator in (".", ",") else "."
+    cur = store.currency_symbol if store is not None else ""
+    return format_amount(amount, minor_units=minor, decimal_sep=sep, currency=cur)
+
+
+class ApprovalDialog(ModalScreen):
+    """Ask a manager to approve exactly one action. Dismisses with the Approval or None."""
+
+    DEFAULT_CSS = """
+    ApprovalDialog {
+        align: center middle;
+    }
+    ApprovalDialog > #approval-box {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $warning;
+        background: $surface;
+        padding: 0 1;
+    }
+    ApprovalDialog #approval-title {
+        text-style: bold;
+        width: 100%;
+        content-align: center middle;
+    }
+    ApprovalDialog #approval-what {
+        margin: 0 0 1 0;
+    }
+    ApprovalDialog .field-label {
+        margin: 0;
+    }
+    ApprovalDialog Input {
+        margin: 0;
+    }
+    ApprovalDialog #approval-error {
+        color: $error;
+        text-style: bold;
+        height: auto;
+    }
+    ApprovalDialog #approval-keys {
+        color: $text-muted;
+    }
+    ApprovalDialog .hidden {
+        display: none;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="approval_cancel"),
+    ]
+
+    def __init__(self, action: str, amount: int | None = None, ref=None,
+                 reason_required: bool = False, title: str | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.amount = amount
+        self.ref = None if ref is None else str(ref)
+        self.reason_required = reason_required
+        self.title_text = title or "Manager approval"
+        self.busy = False
+        self.code_needed = False
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------ layout ---
+    def compose(self) -> ComposeResult:
+        ctx = getattr(self.app, "ctx", None)
+        user = getattr(self.app, "user", None)
+        what = [f"[b]{action_words(self.action)}[/b]"]
+        amt = amount_words(ctx, self.action, self.amount)
+        if amt is not None:
+            what.append(f"Amount: [b]{amt}[/b]")
+        if self.ref is not None:
+            what.append(f"For: {self.ref}")
+        if user is not None:
+            what.append(f"Asked by: {user.name}")
+        with Vertical(id="approval-box"):
+            yield Label(self.title_text, id="approval-title")
+            yield Static("\n".join(what), id="approval-what", markup=True)
+            yield Label("Approver", classes="field-label")
+            yield Input(placeholder="user name", id="approver", max_length=64)
+            yield Label("PIN", classes="field-label")
+            yield Input(placeholder="PIN", id="pin", password=True, max_length=8, restrict=r"[0-9]*")
+            yield Label("Authenticator code", classes="field-label hidden", id="code-label")
+            yield Input(placeholder="6 digits", id="code", max_length=6, restrict=r"[0-9]*",
+                        classes="hidden")
+            if self.reason_required:
+                yield Label("Reason", classes="field-label")
+                yield Input(placeholder="why", id="reason", max_length=200)
+            yield Static("", id="approval-error")
+            yield Static("Enter: next / approve   Esc: cancel", id="approval-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#approver", Input).focus()
+
+    # ------------------------------------------------------------- flow ---
+    def _needs_code(self, name: str) -> bool:
+        """Whether to ask for a TOTP code: the approver's role needs one (by config).
+        An unknown name asks for none; approve() then refuses it with one message."""
+        ctx = getattr(self.app, "ctx", None)
+        if ctx is None:
+            return False
+        from data.models import User
+        u = User.get_or_none(User.name == name.strip())
+        return u is not None and u.role in ctx.config.security.totp_roles
+
+    def _set_code_visible(self, visible: bool) -> None:
+        self.code_needed = visible
+        for sel in ("#code", "#code-label"):
+            self.query_one(sel).set_class(not visible, "hidden")
+
+    def _show_error(self, message: str) -> None:
+        self.last_error = message
+        self.query_one("#approval-error", Static).update(message)
+
+    @on(Input.Submitted, "#approver")
+    def _approver_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value.strip():
+            self._show_error("type the approver's user name")
+            return
+        self._set_code_visible(self._needs_code(event.value))
+        self.query_one("#pin", Input).focus()
+
+    @on(Input.Submitted, "#pin")
+    def _pin_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            self._show_error("type the approver's PIN")
+            return
+        self._set_code_visible(self._needs_code(self.query_one("#approver", Input).value))
+        if self.code_needed:
+            self.query_one("#code", Input).focus()
+        elif self.reason_required:
+            self.query_one("#reason", Input).focus()
+        else:
+            self._submit()
+
+    @on(Input.Submitted, "#code")
+    def _code_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        if len(event.value) != 6:
+            self._show_error("the authenticator code is 6 digits")
+            return
+        if self.reason_required:
+            self.query_one("#reason", Input).focus()
+        else:
+            self._submit()
+
+    @on(Input.Submitted, "#reason")
+    def _reason_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value.strip():
+            self._show_error("a reason is required")
+            return
+        self._submit()
+
+    def _submit(self) -> None:
+        if self.busy:
+            return
+        name = self.query_one("#approver", Input).value.strip()
+        pin = self.query_one("#pin", Input).value
+        if not name:
+            self._show_error("type the approver's user name")
+            self.query_one("#approver", Input).focus()
+            return
+        if not pin:
+            self._show_error("type the approver's PIN")
+            self.query_one("#pin", Input).focus()
+            return
+        code = self.query_one("#code", Input).value if self.code_needed else None
+        reason = self.query_one("#reason", Input).value.strip() if self.reason_required else ""
+        self.busy = True
+        self._show_error("checking ...")
+        self._approve(name, pin, code, reason)
+
+    @work(thread=True, exit_on_error=False, group="approval")
+    def _approve(self, name: str, pin: str, code: str | None, reason: str) -> None:
+        from station import authority
+        ctx = self.app.ctx
+        try:
+            a = authority.approve(ctx, self.app.user, name, pin, code, self.action,
+                                  amount=self.amount, ref=self.ref, reason=reason)
+        except StationError as e:
+            self.app.call_from_thread(self._failed, e)
+        except Exception as e:  # never a traceback on screen
+            self.app.call_from_thread(self._failed, StationError(f"the approval could not be recorded: "
+                                                                 f"{e.__class__.__name__}"))
+        else:
+            self.app.call_from_thread(self._approved, a)
+        finally:
+            try:
+                if not ctx.db.in_transaction():
+                    ctx.db.close()  # this worker thread's own connection
+            except Exception:
+                pass
+
+    def _approved(self, approval) -> None:
+        self.busy = False
+        self.dismiss(approval)
+
+    def _failed(self, e: StationError) -> None:
+        self.busy = False
+        msg = str(e)
+        self._show_error(msg)
+        pin = self.query_one("#pin", Input)
+        code = self.query_one("#code", Input)
+        code.value = ""
+        if isinstance(e, LockedOut) or isinstance(e, PermissionDenied):
+            pin.value = ""
+            approver = self.query_one("#approver", Input)
+            approver.focus()
+            approver.action_select_all() if hasattr(approver, "action_select_all") else None
+        elif isinstance(e, AuthFailed) and ("TOTP" in msg or "code" in msg):
+            self._set_code_visible(True)
+            code.focus()
+        else:
+            pin.value = ""
+            pin.focus()
+
+    def action_cancel(self) -> None:
+        if self.busy:
+            return  # the approval is being recorded; its answer decides
+        self.dismiss(None)
