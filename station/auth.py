@@ -91,7 +91,7 @@ def reset_failures(user: User) -> None:
     User.update(failed_attempts=0).where(User.id == user.id).execute()
 
 
-def check_credentials(ctx, name: str, pin: str, *, purpose: str = "login") -> User:
+def check_credentials(ctx, name: str, pin: str, *, purpose: str = "login", reset: bool = True) -> User:
     """Verify a user's PIN with the shared lockout. Raises AuthFailed/LockedOut
     (after recording the failure); returns the user on success (the failure
     counter reset). Does not journal the success: callers do."""
@@ -111,7 +111,7 @@ def check_credentials(ctx, name: str, pin: str, *, purpose: str = "login") -> Us
             raise LockedOut(f"too many wrong attempts: user {name} is locked for "
                             f"{ctx.config.security.lockout_minutes} minutes")
         raise AuthFailed("unknown user or wrong PIN")
-    if user.failed_attempts:
+    if reset and user.failed_attempts:  # reset=False: a second factor follows (it resets)
         with dbmod.write():
             reset_failures(user)
     return User.get_by_id(user.id)

@@ -14,7 +14,7 @@ import pyotp
 from data import db as dbmod
 from data.models import Approval, User, utcnow
 from station import auth, journal, permissions
-from station.errors import AuthFailed, InvalidInput, NeedsApproval, PermissionDenied
+from station.errors import AuthFailed, InvalidInput, LockedOut, NeedsApproval, PermissionDenied
 
 TOTP_INTERVAL = 30
 
@@ -40,7 +40,9 @@ def verify_totp(ctx, user: User, code: str, *, now: float | None = None) -> None
         raise AuthFailed(f"{user.name} has no TOTP enrolled: run 'station user totp {user.name}'")
     code = (code or "").strip()
     if not (code.isdigit() and len(code) == 6):
-        auth.record_failure(ctx, user, "totp.failed")
+        if auth.record_failure(ctx, user, "totp.failed"):
+            raise LockedOut(f"too many wrong attempts: {user.name} is locked for "
+                            f"{ctx.config.security.lockout_minutes} minutes")
         raise AuthFailed("a TOTP code is 6 digits")
     totp = pyotp.TOTP(decrypt_secret(ctx, user.totp_secret), interval=TOTP_INTERVAL)
     t = time.time() if now is None else now
@@ -52,18 +54,18 @@ def verify_totp(ctx, user: User, code: str, *, now: float | None = None) -> None
             break
     if not ok:
         if auth.record_failure(ctx, user, "totp.failed"):
-            raise AuthFailed(f"too many wrong attempts: {user.name} is locked")
+            raise LockedOut(f"too many wrong attempts: {user.name} is locked for "
+                            f"{ctx.config.security.lockout_minutes} minutes")
         raise AuthFailed("wrong TOTP code")
     with dbmod.write():
         u = dbmod.locked(User.select().where(User.id == user.id)).get()
-        if u.totp_last_step is not None and step <= u.totp_last_step:
-            journal.append("totp.replayed", terminal=ctx.terminal, user=u)
-            replay = True
-        else:
+        replay = u.totp_last_step is not None and step <= u.totp_last_step
+        if not replay:
             User.update(totp_last_step=step, failed_attempts=0).where(User.id == u.id).execute()
-            replay = False
-    if replay:
-        auth.record_failure(ctx, user, "totp.failed")
+    if replay:  # one failure event (kind totp.replayed), counted toward the lockout
+        if auth.record_failure(ctx, user, "totp.replayed"):
+            raise LockedOut(f"too many wrong attempts: {user.name} is locked for "
+                            f"{ctx.config.security.lockout_minutes} minutes")
         raise AuthFailed("this TOTP code was already used: wait for the next one")
 
 
@@ -76,7 +78,9 @@ def approve(ctx, requester: User, approver_name: str, pin: str, totp_code: str |
     where the approver's role needs it). Returns the unused Approval."""
     if action not in permissions.TABLE:
         raise InvalidInput(f"unknown action {action}")
-    approver = auth.check_credentials(ctx, approver_name, pin, purpose="approval")
+    # the failure counter is reset only when every factor passed, so wrong TOTP
+    # codes after a right PIN still add up to the lockout
+    approver = auth.check_credentials(ctx, approver_name, pin, purpose="approval", reset=False)
     if approver.id == requester.id:
         journal.append("override.refused", terminal=ctx.terminal, user=approver, amount=amount, ref=ref,
                        data={"action": action, "why": "approver is the requester"})
@@ -87,7 +91,10 @@ def approve(ctx, requester: User, approver_name: str, pin: str, totp_code: str |
                        data={"action": action, "why": f"role {approver.role} may not approve"})
         raise PermissionDenied(f"{approver.name} ({approver.role}) may not approve {action}")
     if needs_totp(ctx, approver):
-        verify_totp(ctx, approver, totp_code or "")
+        verify_totp(ctx, approver, totp_code or "")  # resets the counter on success
+    elif approver.failed_attempts:
+        with dbmod.write():
+            auth.reset_failures(approver)
     with dbmod.write():
         a = Approval.create(action=action, requester=requester, approver=approver, amount=amount,
                             ref=None if ref is None else str(ref), reason=reason or "", terminal=ctx.terminal)
