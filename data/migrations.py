@@ -88,6 +88,11 @@ def m001_initial(database):
     database.create_tables(ALL_MODELS, safe=True)
     for sql in _partial_indexes():
         database.execute_sql(sql)
+    if dbmod.is_postgres(database):   # indexed LIKE 'prefix%' for catalog search (any collation)
+        database.execute_sql("CREATE INDEX IF NOT EXISTS product_name_key_prefix "
+                             "ON product (name_key varchar_pattern_ops)")
+        database.execute_sql("CREATE INDEX IF NOT EXISTS search_word_prefix "
+                             "ON search_word (word varchar_pattern_ops)")
     for sql in (_triggers_postgres() if dbmod.is_postgres(database) else _triggers_sqlite()):
         database.execute_sql(sql)
     JournalHead.insert(id=1, seq=0, hash=GENESIS_HASH).on_conflict_ignore().execute()

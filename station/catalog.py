@@ -1,0 +1,685 @@
+"""The catalog: barcodes, lookup, search, CSV import and export.
+
+Barcodes: EAN-13, EAN-8 and UPC-A are recognised by length (13, 8, 12, digits
+only) and their GS1 check digit is validated; any other code (letters, other
+lengths) is an internal code, accepted as is (1-64 printable characters, no
+spaces).
+
+Lookup is one indexed query (``barcode.code`` is the primary key). Search uses
+two indexes only: ``product.name_key`` (prefix of the whole normalized name) and
+``search_word.word`` (prefix of any word of the name); never ``LIKE '%x%'``.
+
+CSV format (UTF-8, header row, comma separated)::
+
+    sku,barcode,name,price,vat_rate,category[,unit,active]
+
+``price`` is decimal text in major units with a dot (``2.49``); ``vat_rate`` a
+percentage (``19``, ``7.5``); a product with several barcodes is several rows
+with the same sku; ``unit`` (pc|kg) and ``active`` (1|0) are optional (export
+writes them so a round trip is lossless); other columns are ignored.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from peewee import JOIN, fn
+
+from data import db as dbmod
+from data.models import Barcode, Product, SearchWord, utcnow
+from station import journal, money
+from station.errors import InvalidInput
+
+# ---------------------------------------------------------------- barcodes --
+
+BARCODE_LENGTHS = {13: "EAN-13", 8: "EAN-8", 12: "UPC-A"}
+_INTERNAL = re.compile(r"^[!-~]{1,64}$")   # printable ASCII, no spaces
+UNITS = ("pc", "kg")
+
+
+def check_digit(body: str) -> int:
+    """GS1 check digit for the digits before it (EAN-8/13, UPC-A, GTIN)."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        total += int(ch) * (3 if i % 2 == 0 else 1)
+    return (10 - total % 10) % 10
+
+
+def with_check_digit(body: str) -> str:
+    """``body`` + its check digit (e.g. 12 digits -> a valid EAN-13)."""
+    return body + str(check_digit(body))
+
+
+def barcode_kind(code: str) -> str:
+    """"EAN-13", "EAN-8", "UPC-A" or "internal"."""
+    if code.isdigit() and code.isascii() and len(code) in BARCODE_LENGTHS:
+        return BARCODE_LENGTHS[len(code)]
+    return "internal"
+
+
+def validate_barcode(code: str) -> str:
+    """Return the code (stripped) or raise InvalidInput with a readable reason."""
+    code = (code or "").strip()
+    if not code:
+        raise InvalidInput("the barcode is empty")
+    kind = barcode_kind(code)
+    if kind != "internal":
+        want = check_digit(code[:-1])
+        if int(code[-1]) != want:
+            raise InvalidInput(f"barcode {code}: bad {kind} check digit (expected {want})")
+        return code
+    if not _INTERNAL.match(code):
+        raise InvalidInput(f"barcode {code!r}: an internal code is 1 to 64 printable characters without spaces")
+    return code
+
+
+def _code_variants(code: str) -> list[str]:
+    """A UPC-A may be stored as 12 digits or scanned as a 13-digit EAN with a
+    leading 0 (and the other way round)."""
+    out = [code]
+    if code.isdigit():
+        if len(code) == 12:
+            out.append("0" + code)
+        elif len(code) == 13 and code[0] == "0":
+            out.append(code[1:])
+    return out
+
+
+def lookup_barcode(code: str, *, include_inactive: bool = False) -> Product | None:
+    """The product with this barcode, or None. One indexed query (barcode PK join
+    product). Inactive products are not found unless ``include_inactive``."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    variants = _code_variants(code)
+    q = (Product.select().join(Barcode, on=(Barcode.product == Product.id))
+         .where(Barcode.code.in_(variants) if len(variants) > 1 else Barcode.code == code))
+    if not include_inactive:
+        q = q.where(Product.active == True)  # noqa: E712
+    return q.limit(1).first()
+
+
+def get_by_sku(sku: str) -> Product | None:
+    return Product.get_or_none(Product.sku == (sku or "").strip())
+
+
+def barcodes_of(product) -> list[str]:
+    pid = getattr(product, "id", product)
+    return [b.code for b in Barcode.select(Barcode.code).where(Barcode.product == pid).order_by(Barcode.code)]
+
+
+# ------------------------------------------------------------------ search --
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+WORD_MAX = 64
+NAME_MAX = 200
+
+
+def normalize_name(text: str) -> str:
+    """Lower case, accents removed, anything but letters and digits a single
+    space: "Crème Fraîche 30%" -> "creme fraiche 30"."""
+    t = unicodedata.normalize("NFKD", text or "")
+    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+    return _NON_WORD.sub(" ", t).strip()[:NAME_MAX]
+
+
+def name_words(name_key: str) -> set[str]:
+    return {w[:WORD_MAX] for w in name_key.split()}
+
+
+def _prefix_cond(field_, prefix: str):
+    """Indexed prefix condition: a range on SQLite (BINARY collation), LIKE on
+    PostgreSQL (served by the varchar_pattern_ops index)."""
+    if dbmod.is_postgres():
+        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return field_ % (esc + "%")
+    return (field_ >= prefix) & (field_ < prefix + "\U0010ffff")
+
+
+def search(text: str, limit: int = 50, *, include_inactive: bool = False) -> list[Product]:
+    """Products for what a cashier typed: an exact barcode or sku first, then
+    names starting with the text, then names with words starting with each
+    typed word ("mil 1,5" finds "Fresh Milk 1.5%"). Every query is an index
+    range with a LIMIT, so it stays fast at a million products."""
+    text = (text or "").strip()
+    if not text or limit <= 0:
+        return []
+    out: list[Product] = []
+    seen: set[int] = set()
+
+    def add(products):
+        for p in products:
+            if p.id not in seen and len(out) < limit:
+                seen.add(p.id)
+                out.append(p)
+
+    def active(q):
+        return q if include_inactive else q.where(Product.active == True)  # noqa: E712
+
+    p = lookup_barcode(text, include_inactive=include_inactive)
+    if p is not None:
+        add([p])
+    add(active(Product.select().where(Product.sku == text)).limit(1))
+    key = normalize_name(text)
+    if not key or len(out) >= limit:
+        return out
+    add(active(Product.select().where(_prefix_cond(Product.name_key, key)))
+        .order_by(Product.name_key).limit(limit))
+    if len(out) >= limit:
+        return out
+    words = sorted(set(key.split()), key=len, reverse=True)
+    driver, others = words[0][:WORD_MAX], words[1:]
+    q = (Product.select().join(SearchWord, on=(SearchWord.product == Product.id))
+         .where(_prefix_cond(SearchWord.word, driver)))
+    for w in others:
+        sw = SearchWord.alias()
+        q = q.where(fn.EXISTS(sw.select(sw.id).where((sw.product == Product.id)
+                                                     & _prefix_cond(sw.word, w[:WORD_MAX]))))
+    q = active(q).order_by(SearchWord.word, SearchWord.product).limit(2 * limit)
+    found = sorted({p.id: p for p in q if p.id not in seen}.values(), key=lambda p: p.name_key)
+    add(found)
+    return out
+
+
+# ------------------------------------------------------------------ import --
+
+REQUIRED = ("sku", "name", "price", "vat_rate")
+COLUMNS = ("sku", "barcode", "name", "price", "vat_rate", "category", "unit", "active")
+EXPORT_COLUMNS = COLUMNS
+CHUNK = 10000
+
+
+@dataclass
+class RowError:
+    line: int
+    sku: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    path: str = ""
+    rows: int = 0                 # data rows read
+    products_added: int = 0
+    products_updated: int = 0
+    products_unchanged: int = 0
+    barcodes_added: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    strict: bool = False
+    committed: bool = False
+
+    @property
+    def bad_rows(self) -> int:
+        return len(self.errors)
+
+    @property
+    def good_rows(self) -> int:
+        return self.rows - len(self.errors)
+
+    def summary(self) -> str:
+        if self.strict and self.errors:
+            return (f"{self.rows} rows read, {len(self.errors)} bad: nothing imported (--strict)")
+        return (f"{self.rows} rows read: {self.products_added} products added, "
+                f"{self.products_updated} updated, {self.products_unchanged} unchanged, "
+                f"{self.barcodes_added} barcodes added, {len(self.errors)} bad rows skipped")
+
+
+@dataclass
+class _Row:
+    line: int
+    sku: str
+    code: str | None
+    name: str
+    price: int
+    vat: int
+    category: str
+    unit: str | None
+    active: bool | None
+
+    def fields(self):
+        return (self.name, self.price, self.vat, self.category, self.unit, self.active)
+
+
+_TRUE = {"1", "true", "yes", "y"}
+_FALSE = {"0", "false", "no", "n"}
+
+
+def _parse_row(line: int, rec: dict, *, minor_units: int, max_price: int) -> _Row:
+    """One CSV record -> _Row, or raise InvalidInput with the reason."""
+    def g(k):
+        v = rec.get(k)
+        return "" if v is None else v.strip()
+
+    sku = g("sku")
+    if not sku:
+        raise InvalidInput("missing sku")
+    if len(sku) > 64 or any(ord(c) < 32 for c in sku):
+        raise InvalidInput(f"sku {sku[:20]!r}: at most 64 printable characters")
+    name = g("name")
+    if not name:
+        raise InvalidInput(f"sku {sku}: missing name")
+    if len(name) > NAME_MAX:
+        raise InvalidInput(f"sku {sku}: name longer than {NAME_MAX} characters")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInput(f"sku {sku}: name contains a control character or line break")
+    if not normalize_name(name):
+        raise InvalidInput(f"sku {sku}: name has no letters or digits")
+    ptext = g("price")
+    if not ptext:
+        raise InvalidInput(f"sku {sku}: missing price")
+    if ptext.startswith("-"):
+        raise InvalidInput(f"sku {sku}: negative price {ptext}")
+    try:
+        price = money.parse_amount(ptext, minor_units=minor_units, decimal_sep=".", allow_zero=True)
+    except money.AmountError:
+        raise InvalidInput(f"sku {sku}: price {ptext!r} is not a price (e.g. 2.49, at most "
+                           f"{minor_units} decimals)") from None
+    if price > max_price:
+        raise InvalidInput(f"sku {sku}: price {ptext} is above the maximum "
+                           f"{money.format_amount(max_price, minor_units=minor_units)}")
+    vtext = g("vat_rate").rstrip("%").strip()
+    if not vtext:
+        raise InvalidInput(f"sku {sku}: missing vat_rate")
+    if vtext.startswith("-"):
+        raise InvalidInput(f"sku {sku}: negative vat_rate {vtext}")
+    try:
+        vat = money.parse_rate(vtext)
+    except money.AmountError:
+        raise InvalidInput(f"sku {sku}: vat_rate {vtext!r} is not a percentage from 0 to 100 "
+                           f"(e.g. 19 or 7.5)") from None
+    category = g("category")
+    if len(category) > 100:
+        raise InvalidInput(f"sku {sku}: category longer than 100 characters")
+    unit = g("unit").lower() or None
+    if unit is not None and unit not in UNITS:
+        raise InvalidInput(f"sku {sku}: unit {unit!r} is not one of {', '.join(UNITS)}")
+    atext = g("active").lower()
+    active = None
+    if atext:
+        if atext in _TRUE:
+            active = True
+        elif atext in _FALSE:
+            active = False
+        else:
+            raise InvalidInput(f"sku {sku}: active {atext!r} is not 1 or 0")
+    code = g("barcode") or None
+    if code is not None:
+        try:
+            code = validate_barcode(code)
+        except InvalidInput as e:
+            raise InvalidInput(f"sku {sku}: {e}") from None
+    return _Row(line, sku, code, name, price, vat, category, unit, active)
+
+
+def _ph(n: int) -> str:
+    p = "%s" if dbmod.is_postgres() else "?"
+    return ", ".join([p] * n)
+
+
+def _bulk(cur, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if dbmod.is_postgres():
+        from psycopg2.extras import execute_values
+        execute_values(cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows, page_size=2000)
+    else:
+        cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({_ph(len(cols))})", rows)
+
+
+def _chunks(seq: list, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+class _Importer:
+    """The import state of one transaction. Products already seen in this import
+    are remembered by sku (id + a hash of their fields), barcodes by code; what
+    was in the database before is looked up per chunk (only when the catalog was
+    not empty at the start)."""
+
+    def __init__(self, ctx, report: ImportReport):
+        self.ctx = ctx
+        self.report = report
+        self.db = dbmod.current()
+        self.pg = dbmod.is_postgres()
+        self.now = utcnow()
+        self.now_param = self.now if self.pg else str(self.now)
+        self.seen_sku: dict[str, tuple[int, int]] = {}
+        self.seen_code: dict[str, int] = {}
+        self.sku_of_new: dict[int, str] = {}
+        self.db_had_products = Product.select().exists()
+        self.next_id = None if self.pg else (self.db.execute_sql(
+            "SELECT COALESCE(MAX(id), 0) FROM product").fetchone()[0] + 1)
+
+    def _new_ids(self, n: int) -> list[int]:
+        if n == 0:
+            return []
+        if self.pg:
+            cur = self.db.execute_sql(
+                "SELECT nextval(pg_get_serial_sequence('product', 'id')) FROM generate_series(1, %s)", (n,))
+            return [r[0] for r in cur.fetchall()]
+        ids = list(range(self.next_id, self.next_id + n))
+        self.next_id += n
+        return ids
+
+    def _existing(self, rows: list[_Row]):
+        """Products and barcodes of this chunk that were in the database before."""
+        db_sku, db_code = {}, {}
+        if not self.db_had_products:
+            return db_sku, db_code
+        skus = list({r.sku for r in rows if r.sku not in self.seen_sku})
+        for part in _chunks(skus, 500):
+            for p in Product.select().where(Product.sku.in_(part)):
+                db_sku[p.sku] = p
+        codes = list({r.code for r in rows if r.code and r.code not in self.seen_code})
+        for part in _chunks(codes, 500):
+            for code, pid, sku in (Barcode.select(Barcode.code, Barcode.product, Product.sku)
+                                   .join(Product).where(Barcode.code.in_(part)).tuples()):
+                db_code[code] = (pid, sku)
+        return db_sku, db_code
+
+    def _sku_name(self, pid: int) -> str:
+        if pid in self.sku_of_new:
+            return self.sku_of_new[pid]
+        p = Product.get_or_none(Product.id == pid)
+        return p.sku if p else f"#{pid}"
+
+    def chunk(self, rows: list[_Row]) -> None:
+        rep = self.report
+        db_sku, db_code = self._existing(rows)
+        new_products: list[_Row] = []
+        updates: list[tuple[int, _Row, bool]] = []
+        barcodes: list[tuple[str, object]] = []   # (code, pid or _Row for new)
+        pending_new: dict[str, _Row] = {}         # sku -> first row, in this chunk
+        pending_code: dict[str, str] = {}         # code -> sku, new in this chunk
+        for r in rows:
+            fh = hash(r.fields())
+            # who owns the sku?
+            if r.sku in self.seen_sku:
+                pid, first_fh = self.seen_sku[r.sku]
+                if fh != first_fh:
+                    self._bad(r, f"sku {r.sku} appears again with a different name, price, vat_rate, "
+                                 f"category, unit or active flag")
+                    continue
+                owner_key = pid
+                action = None
+            elif r.sku in pending_new:
+                if fh != hash(pending_new[r.sku].fields()):
+                    self._bad(r, f"sku {r.sku} appears again with a different name, price, vat_rate, "
+                                 f"category, unit or active flag")
+                    continue
+                owner_key = r.sku
+                action = None
+            elif r.sku in db_sku:
+                owner_key = db_sku[r.sku].id
+                action = "update"
+            else:
+                owner_key = r.sku
+                action = "new"
+            # who owns the barcode?
+            if r.code is not None:
+                if r.code in pending_code:
+                    other = pending_code[r.code]
+                    if other != r.sku:
+                        self._bad(r, f"barcode {r.code} is already used by sku {other} (earlier in the file)")
+                        continue
+                    code_needed = False
+                elif r.code in self.seen_code:
+                    opid = self.seen_code[r.code]
+                    if opid != owner_key:
+                        self._bad(r, f"barcode {r.code} is already used by sku {self._sku_name(opid)}")
+                        continue
+                    code_needed = False
+                elif r.code in db_code:
+                    opid, osku = db_code[r.code]
+                    if osku != r.sku:
+                        self._bad(r, f"barcode {r.code} is already used by sku {osku}")
+                        continue
+                    code_needed = False
+                else:
+                    code_needed = True
+            else:
+                code_needed = False
+            # the row is good
+            if action == "new":
+                pending_new[r.sku] = r
+                new_products.append(r)
+            elif action == "update":
+                p = db_sku[r.sku]
+                old = (p.name, p.price, p.vat_rate, p.category, p.unit, p.active)
+                want = (r.name, r.price, r.vat, r.category, r.unit or p.unit,
+                        p.active if r.active is None else r.active)
+                self.seen_sku[r.sku] = (p.id, fh)
+                if old != want:
+                    updates.append((p.id, r, r.name != p.name))
+                    rep.products_updated += 1
+                else:
+                    rep.products_unchanged += 1
+            if code_needed:
+                pending_code[r.code] = r.sku
+                barcodes.append((r.code, owner_key))
+        # ids for the new products, then write everything with executemany
+        ids = self._new_ids(len(new_products))
+        pid_of: dict[str, int] = {}
+        prod_rows, word_rows = [], []
+        for pid, r in zip(ids, new_products):
+            pid_of[r.sku] = pid
+            self.seen_sku[r.sku] = (pid, hash(r.fields()))
+            self.sku_of_new[pid] = r.sku
+            key = normalize_name(r.name)
+            prod_rows.append((pid, r.sku, r.name, key, r.price, r.vat, r.unit or "pc", r.category,
+                              True if r.active is None else r.active, self.now_param))
+            word_rows.extend((w, pid) for w in name_words(key))
+        cur = self.db.cursor()
+        _bulk(cur, "product", ("id", "sku", "name", "name_key", "price", "vat_rate", "unit", "category",
+                               "active", "updated_at"), prod_rows)
+        rep.products_added += len(prod_rows)
+        if updates:
+            sql = (f"UPDATE product SET name = {_ph(1)}, name_key = {_ph(1)}, price = {_ph(1)}, "
+                   f"vat_rate = {_ph(1)}, category = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
+                   f"active = COALESCE({_ph(1)}, active), updated_at = {_ph(1)} WHERE id = {_ph(1)}")
+            cur.executemany(sql, [(r.name, normalize_name(r.name), r.price, r.vat, r.category, r.unit,
+                                   r.active, self.now_param, pid) for pid, r, _n in updates])
+            renamed = [pid for pid, _r, n in updates if n]
+            if renamed:
+                cur.executemany(f"DELETE FROM search_word WHERE product_id = {_ph(1)}", [(p,) for p in renamed])
+                for pid, r, n in updates:
+                    if n:
+                        word_rows.extend((w, pid) for w in name_words(normalize_name(r.name)))
+        _bulk(cur, "search_word", ("word", "product_id"), word_rows)
+        bc_rows = []
+        for code, owner in barcodes:
+            pid = pid_of[owner] if isinstance(owner, str) else owner
+            self.seen_code[code] = pid
+            bc_rows.append((code, pid))
+        _bulk(cur, "barcode", ("code", "product_id"), bc_rows)
+        rep.barcodes_added += len(bc_rows)
+
+    def _bad(self, r: _Row, reason: str) -> None:
+        self.report.errors.append(RowError(r.line, r.sku, reason))
+
+
+def _open_records(path: Path):
+    """(raw binary file, csv DictReader over it) with a clear error for a bad file."""
+    try:
+        raw = open(path, "rb")
+    except FileNotFoundError:
+        raise InvalidInput(f"file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder, not a CSV file") from None
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+    return raw
+
+
+def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int], None] | None = None,
+               actor=None) -> ImportReport:
+    """Import (upsert by sku) a catalog CSV in ONE transaction.
+
+    Bad rows are reported (line number and reason) and skipped while the good
+    rows are imported; with ``strict`` nothing is imported if any row is bad.
+    A missing, empty, non-UTF-8 or header-less file raises InvalidInput and
+    changes nothing. ``progress(done_bytes, total_bytes)`` is called per chunk.
+    """
+    path = Path(path)
+    raw = _open_records(path)
+    try:
+        total = os.fstat(raw.fileno()).st_size
+        if total == 0:
+            raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        report = ImportReport(path=str(path), strict=strict)
+
+        def records() -> Iterator[tuple[int, dict]]:
+            try:
+                header = next(reader, None)
+                while header is not None and not any(h.strip() for h in header):
+                    header = next(reader, None)
+                if header is None:
+                    raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
+                names = [h.strip().lower() for h in header]
+                missing = [c for c in REQUIRED if c not in names]
+                if missing:
+                    raise InvalidInput(f"{path}: the header row lacks column(s) {', '.join(missing)} "
+                                       f"(expected {','.join(COLUMNS[:6])})")
+                idx = {c: names.index(c) for c in COLUMNS if c in names}
+                n = 0
+                for row in reader:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue
+                    n += 1
+                    yield reader.line_num, {c: (row[i] if i < len(row) else None) for c, i in idx.items()}
+                if n == 0:
+                    raise InvalidInput(f"{path} has a header but no product rows")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{path} is not UTF-8 text (near line {reader.line_num + 1}): "
+                                   f"save it as UTF-8 and import again") from None
+            except csv.Error as e:
+                raise InvalidInput(f"{path} is not a readable CSV file (line {reader.line_num}: {e})") from None
+
+        def on_chunk():
+            if progress:
+                try:
+                    progress(raw.tell(), total)
+                except (OSError, ValueError):
+                    pass
+
+        import_records(ctx, records(), report, strict=strict, on_chunk=on_chunk, actor=actor)
+        if progress:
+            progress(total, total)
+        return report
+    finally:
+        raw.close()
+
+
+class _Rollback(Exception):
+    pass
+
+
+def import_records(ctx, records: Iterable[tuple[int, dict]], report: ImportReport | None = None, *,
+                   strict: bool = False, on_chunk: Callable[[], None] | None = None, actor=None
+                   ) -> ImportReport:
+    """Import ``(line, {column: text})`` records (the CSV core; the demo and the
+    benchmarks feed it directly)."""
+    report = report or ImportReport(strict=strict)
+    cfg = ctx.config
+    minor = cfg.store.minor_units
+    max_price = cfg.limits.max_amount
+    try:
+        with dbmod.write():
+            imp = _Importer(ctx, report)
+            batch: list[_Row] = []
+            for line, rec in records:
+                report.rows += 1
+                try:
+                    batch.append(_parse_row(line, rec, minor_units=minor, max_price=max_price))
+                except InvalidInput as e:
+                    report.errors.append(RowError(line, (rec.get("sku") or "").strip(), str(e)))
+                if len(batch) >= CHUNK:
+                    imp.chunk(batch)
+                    batch = []
+                    if on_chunk:
+                        on_chunk()
+            if batch:
+                imp.chunk(batch)
+            report.errors.sort(key=lambda e: e.line)
+            if strict and report.errors:
+                raise _Rollback()
+            journal.append("catalog.imported", terminal=ctx.terminal, user=getattr(actor, "name", actor),
+                           ref=Path(report.path).name if report.path else None,
+                           data={"rows": report.rows, "added": report.products_added,
+                                 "updated": report.products_updated, "barcodes": report.barcodes_added,
+                                 "bad_rows": len(report.errors), "strict": strict})
+        report.committed = True
+    except _Rollback:
+        report.committed = False
+    return report
+
+
+# ------------------------------------------------------------------ export --
+
+def _rate_text(bp: int) -> str:
+    whole, frac = divmod(bp, 100)
+    return str(whole) if frac == 0 else f"{whole}.{frac:02d}".rstrip("0")
+
+
+def export_rows() -> Iterator[list[str]]:
+    """The catalog as CSV rows (header first), one row per barcode, sorted by sku."""
+    yield list(EXPORT_COLUMNS)
+    q = (Product.select(Product.sku, Barcode.code, Product.name, Product.price, Product.vat_rate,
+                        Product.category, Product.unit, Product.active)
+         .join(Barcode, join_type=JOIN.LEFT_OUTER, on=(Barcode.product == Product.id))
+         .order_by(Product.sku, Barcode.code).tuples())
+    for sku, code, name, price, vat, category, unit, active in q.iterator():
+        yield [sku, code or "", name, price, vat, category, unit, active]
+
+
+def export_csv(ctx, dest) -> int:
+    """Write the catalog in the import format to a path or a text stream.
+    Returns the number of data rows written."""
+    minor = ctx.config.store.minor_units
+    own = not hasattr(dest, "write")
+    if own:
+        dest = Path(dest)
+        if dest.parent and not dest.parent.exists():
+            raise InvalidInput(f"folder {dest.parent} does not exist")
+        tmp = dest.with_name(dest.name + ".part")
+        f = open(tmp, "w", encoding="utf-8", newline="")
+    else:
+        f = dest
+    n = 0
+    try:
+        w = csv.writer(f, lineterminator="\n")
+        rows = export_rows()
+        w.writerow(next(rows))
+        for sku, code, name, price, vat, category, unit, active in rows:
+            w.writerow([sku, code, name, money.format_amount(price, minor_units=minor),
+                        _rate_text(vat), category, unit, "1" if active else "0"])
+            n += 1
+        if own:
+            f.close()
+            os.replace(tmp, dest)   # never a half-written export
+    except BaseException:
+        if own:
+            f.close()
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+    return n
+
+
+def product_count() -> int:
+    return Product.select().count()
+
