@@ -1,0 +1,94 @@
+"""Helpers for the sale/tender screen tests (engineer E): a real store with a few
+products, a host app, scanner bursts as raw key events typed from a thread."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from textual import events
+from textual.app import App
+
+# (sku, barcode, name, price, vat %, unit)
+PRODUCTS = [
+    ("1001", "4006381333931", "Pencil HB", "1.20", "19", "pc"),
+    ("1002", "5449000000996", "Cola 0.5l", "1.49", "19", "pc"),
+    ("1003", "4000417025005", "Dark Chocolate", "2.29", "7", "pc"),
+    ("1004", "4006381333948", "Eraser", "0.80", "19", "pc"),
+    ("1005", "", "Bread roll", "0.45", "7", "pc"),
+    ("1006", "", "Apples loose", "2.99", "7", "kg"),
+]
+PENCIL, COLA, CHOC, ERASER = "4006381333931", "5449000000996", "4000417025005", "4006381333948"
+
+
+def add_products(ctx, extra: list[tuple] | None = None):
+    from station import catalog
+    rows = []
+    for i, (sku, code, name, price, vat, unit) in enumerate(PRODUCTS + (extra or []), start=2):
+        rows.append((i, {"sku": sku, "barcode": code, "name": name, "price": price,
+                         "vat_rate": vat, "unit": unit, "category": "", "active": "1"}))
+    rep = catalog.import_records(ctx, rows, strict=True)
+    assert rep.committed, rep.errors
+
+
+def open_drawer(ctx, user, float_amount: int = 10000):
+    from station import drawer
+    return drawer.open_session(ctx, user, {float_amount: 1} if float_amount in ctx.config.cash.denominations
+                               else {10000: 1}, kick=False)
+
+
+class HostApp(App):
+    """A minimal host until/unless engineer A's StationApp is used: ctx + user,
+    opens the sale screen."""
+
+    def __init__(self, ctx, user, screen_factory=None):
+        super().__init__()
+        self.ctx = ctx
+        self.user = user
+        self._factory = screen_factory
+
+    def on_mount(self) -> None:
+        if self._factory is None:
+            from screens.sale import SaleScreen
+            self.push_screen(SaleScreen())
+        else:
+            self.push_screen(self._factory())
+
+
+def make_app(ctx, user):
+    """Engineer A's StationApp when it is there (user logged in), else HostApp."""
+    try:
+        from screens.app import StationApp  # noqa: F401
+    except ImportError:
+        return HostApp(ctx, user)
+    return HostApp(ctx, user)
+
+
+def key_events(code: str, suffix: str = "enter"):
+    chars = {"enter": "\r", "ctrl+j": "\n", "tab": "\t"}
+    for ch in code:
+        name = {"*": "asterisk", ".": "full_stop", ",": "comma"}.get(ch, ch)
+        yield events.Key(name, ch)
+    yield events.Key(suffix, chars.get(suffix))
+
+
+def type_burst(app, codes, *, suffix: str = "enter", char_delay: float = 0.002) -> threading.Thread:
+    """Type ``codes`` as a scanner would: raw key events posted from a thread,
+    ``char_delay`` seconds per character, back to back."""
+    def run():
+        for code in codes:
+            for ev in key_events(code, suffix):
+                app.post_message(ev)
+                time.sleep(char_delay)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    await pilot.pause()
