@@ -39,7 +39,7 @@ def validate_secret(secret: str) -> str:
 
 
 def provisioning_uri(ctx, name: str, secret: str) -> str:
-    issuer = f"{ISSUER} {ctx.config.store.name}".strip() if ctx is not None else ISSUER
+    issuer = (ctx.config.store.name.strip() if ctx is not None else "") or ISSUER
     return pyotp.TOTP(secret, interval=authority.TOTP_INTERVAL).provisioning_uri(name=name, issuer_name=issuer)
 
 
