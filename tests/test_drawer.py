@@ -72,7 +72,7 @@ def test_database_refuses_second_open_session(ctx, people):
             DrawerSession.create(drawer="T1", terminal="T1", cashier=sam.id, float_amount=0)
 
 
-@pytest.mark.parametrize("counts, message", [
+BAD_COUNTS = [
     ({5000: -1}, "negative"),
     ({5000: "-1"}, "negative"),
     ({5000: "abc"}, "whole number"),
@@ -84,12 +84,22 @@ def test_database_refuses_second_open_session(ctx, people):
     ({"5O00": 1}, "not a denomination"),
     ({5000: True}, "whole number"),
     ("5000=1", "quantity per denomination"),
-])
-def test_bad_counts_are_refused_and_nothing_recorded(ctx, people, counts, message):
+]
+
+
+def test_bad_counts_are_refused_and_nothing_recorded(ctx, people):
     before = counts_snapshot()
-    with pytest.raises(InvalidInput, match=message):
-        drawer.open_session(ctx, people["cashier"], counts)
-    assert counts_snapshot() == before
+    for counts, message in BAD_COUNTS:
+        with pytest.raises(InvalidInput, match=message):
+            drawer.open_session(ctx, people["cashier"], counts)
+        assert counts_snapshot() == before, counts
+    s = drawer.open_session(ctx, people["cashier"], FLOAT)
+    before = counts_snapshot()
+    for counts, message in BAD_COUNTS:
+        with pytest.raises(InvalidInput, match=message):
+            drawer.close_session(ctx, people["cashier"], counts)
+        assert counts_snapshot() == before, counts
+    assert DrawerSession.get_by_id(s.id).status == "open"
 
 
 def test_movements_and_expected_cash(ctx, people):
@@ -116,16 +126,21 @@ def test_movements_and_expected_cash(ctx, people):
     assert all(r.ok for r in verify.run(ctx, ["drawer"]))
 
 
-@pytest.mark.parametrize("amount, message", [
+BAD_AMOUNTS = [
     ("-5", "negative"), ("abc", "not an amount"), ("1.234", "more than 2 decimals"),
-    ("1,000.00", "not an amount"), ("0", "more than zero"), ("99999999", "maximum"),
-])
-def test_bad_amounts_are_refused_and_nothing_recorded(ctx, people, amount, message):
+    ("1,000.00", "not an amount"), ("0", "more than zero"), ("99999999", "maximum"), ("", "enter an amount"),
+    (-500, "more than zero"), (1.5, "enter an amount"),
+]
+
+
+def test_bad_amounts_are_refused_and_nothing_recorded(ctx, people):
     drawer.open_session(ctx, people["cashier"], FLOAT)
     before = counts_snapshot()
-    with pytest.raises(InvalidInput, match=message):
-        drawer.paid_in(ctx, people["cashier"], amount, "other")
-    assert counts_snapshot() == before
+    for fn in (drawer.paid_in, drawer.paid_out, drawer.drop):
+        for amount, message in BAD_AMOUNTS:
+            with pytest.raises(InvalidInput, match=message):
+                fn(ctx, people["cashier"], amount, "other")
+            assert counts_snapshot() == before, (fn, amount)
 
 
 def test_wrong_separator_is_refused(ctx, people):
