@@ -1,0 +1,81 @@
+"""CLI of the sale area:
+
+  station receipt reprint N [--terminal T] [--out FILE]
+      print a copy of receipt N (of this terminal, or of terminal T) on the configured
+      printer, or write its raw ESC/POS bytes to FILE ('-' = standard output).
+  station receipt show N [--terminal T]
+      the receipt as plain text.
+
+The CLI is the store operator's tool (as the other ``station`` subcommands): it acts
+without a cashier login and journals ``receipt.reprinted`` with no user.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from station.errors import Unavailable
+
+
+def _ctx(args):
+    from station.cli import load_config
+    from station.context import open_station
+    return open_station(load_config(args))
+
+
+def cmd_reprint(args) -> int:
+    from station import printing
+    ctx = _ctx(args)
+    if args.out:
+        data = printing.reprint_bytes(ctx, None, args.number, args.receipt_terminal)
+        if args.out == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            try:
+                with open(args.out, "wb") as f:
+                    f.write(data)
+            except OSError as e:
+                raise Unavailable(f"cannot write {args.out}: {e.strerror or e}") from None
+            print(f"receipt {args.number} (copy): {len(data)} bytes written to {os.path.abspath(args.out)}")
+        return 0
+    tid = printing.mark_reprint(ctx, None, args.number, args.receipt_terminal)
+    res = printing.print_now(ctx, tid, copy=True)
+    if not res.ok:
+        raise Unavailable(res.message)
+    print(res.message)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from station import receipt
+    ctx = _ctx(args)
+    r = receipt.receipt_data(ctx, receipt_no=args.number, terminal=args.receipt_terminal)
+    sys.stdout.write(receipt.receipt_text(ctx, r))
+    return 0
+
+
+def _number(text: str) -> int:
+    import argparse
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a receipt number")
+    return int(text)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("receipt", help="receipts: reprint a copy, show one",
+                       description="Receipts of completed sales, by receipt number (numbers are per terminal).")
+    rs = p.add_subparsers(dest="receipt_command", metavar="ACTION", parser_class=type(p))
+    p.set_defaults(func=lambda args: p.error("choose an action: reprint or show"))
+    r = rs.add_parser("reprint", help="print a copy of receipt N (marked COPY)",
+                      description="Prints a copy (marked COPY) on the configured printer, or writes the raw "
+                                  "ESC/POS bytes to FILE.")
+    r.add_argument("number", type=_number, metavar="N", help="receipt number")
+    r.add_argument("--terminal", dest="receipt_terminal", metavar="T",
+                   help="the terminal the receipt belongs to (default: this terminal)")
+    r.add_argument("--out", metavar="FILE", help="write the bytes to FILE ('-' = standard output) instead")
+    r.set_defaults(func=cmd_reprint)
+    s = rs.add_parser("show", help="show receipt N as text")
+    s.add_argument("number", type=_number, metavar="N")
+    s.add_argument("--terminal", dest="receipt_terminal", metavar="T")
+    s.set_defaults(func=cmd_show)

@@ -1,0 +1,192 @@
+"""Receipt bytes (escpos Dummy), the background printer, reprints and the CLI.
+Real databases (``ctx`` is parametrized over SQLite and PostgreSQL); printers are
+real files, a closed TCP port, a TCP listener that never accepts, a missing
+serial device."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from data.models import Journal
+from station import printing, receipt, sale, tender
+from station.tender import Payment
+from tests.sale_helpers import BREAD, MILK, WINE, make_products, open_drawer
+
+
+@pytest.fixture
+def sold(ctx, people):
+    """A completed sale: milk + 2 bread (7 %), wine with 10 % off (19 %); card 5.00 + cash 20.00."""
+    make_products()
+    c = people["cashier"]
+    open_drawer(ctx, c)
+    sale.scan(ctx, c, MILK)
+    sale.scan(ctx, c, WINE)
+    v = sale.scan(ctx, c, "2*" + BREAD)
+    sale.discount_line(ctx, c, v.lines[1].id, 1000)
+    st = tender.begin_tender(ctx, c)
+    r = tender.complete_sale(ctx, c, st.idem_key, [Payment("card", 500, reference="4242"), Payment("cash", 2000)])
+    return r
+
+
+def _text(b: bytes) -> str:
+    return b.decode("cp858", "replace")
+
+
+def test_receipt_bytes_two_rates_split_tender_euro(ctx, people, sold):
+    ctx.config.set("store.currency_symbol", "€")
+    b = receipt.receipt_bytes(ctx, sold.ticket_id)
+    assert b.startswith(b"\x1bt\x13")                 # ESC t 19 = CP858 selected once
+    assert b.count(b"\x1bt") == 1                      # no per-character code page switching
+    assert b"14.26 \xd5" in b                          # TOTAL 14.26 EUR sign as CP858 0xD5
+    assert "€".encode("utf-8") not in b
+    t = _text(b)
+    for needle in ["Station Demo Store", "1 Market Street", "Receipt T1/1", "Milk 1l", "1 x 1.19",
+                   "2 x 2.49", "discount 10.00%", "-0.90", "Subtotal", "15.16",
+                   "A 7.00% net 5.77", "0.40", "B 19.00% net 6.80", "1.29",
+                   "Card 4242", "5.00 €", "Cash", "20.00 €", "Change", "10.74 €", "Thank you"]:
+        assert needle in t, needle
+    assert "COPY" not in t
+    assert b"\x1dkI\x0b{BT1-000001" in b              # CODE128 barcode of the receipt number
+    assert b.endswith(b"\x1dV\x00")                   # cut
+    copy = receipt.receipt_bytes(ctx, sold.ticket_id, copy=True)
+    assert _text(copy).count("*** COPY ***") == 2
+
+
+def test_receipt_needs_completed_sale(ctx, people, sold):
+    from station.errors import NotFound
+    with pytest.raises(NotFound):
+        receipt.receipt_bytes(ctx, receipt_no=99)
+    sale.scan(ctx, people["cashier"], MILK)
+    with pytest.raises(NotFound):
+        receipt.receipt_bytes(ctx, sale.current_ticket(ctx).id)
+
+
+def _printer(ctx):
+    got: list[printing.PrintResult] = []
+    return printing.Printer(ctx, on_result=got.append), got
+
+
+def test_file_printer_prints_and_kicks_on_cash(ctx, people, sold, tmp_path):
+    out = tmp_path / "spool.bin"
+    ctx.config.set("printer.kind", "file")
+    ctx.config.set("printer.path", str(out))
+    p, got = _printer(ctx)
+    p.submit_receipt(ctx, sold.ticket_id, kick=True, user=people["cashier"])
+    assert p.wait_idle(10)
+    assert [r.ok for r in got] == [True] and got[0].kicked is True
+    data = out.read_bytes()
+    assert data.startswith(b"\x1bp\x00")              # the drawer kick pulse went first
+    assert b"Receipt T1/1" in data and b"\x1dV\x00" in data
+    kinds = [j.kind for j in Journal.select().order_by(Journal.seq)]
+    assert "receipt.printed" in kinds and "drawer.kick" in kinds
+    p.stop()
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("kind", ["missing-folder", "closed-port", "serial-missing", "none"])
+def test_printer_absent_sale_kept_warning_and_reprint(ctx, people, sold, tmp_path, kind):
+    c = people["cashier"]
+    if kind == "missing-folder":
+        ctx.config.set("printer.kind", "file")
+        ctx.config.set("printer.path", str(tmp_path / "no" / "such" / "folder" / "spool.bin"))
+    elif kind == "closed-port":
+        ctx.config.set("printer.kind", "network")
+        ctx.config.set("printer.host", "127.0.0.1")
+        ctx.config.set("printer.port", _closed_port())
+    elif kind == "serial-missing":
+        ctx.config.set("printer.kind", "serial")
+        ctx.config.set("printer.device", str(tmp_path / "ttyUSB9"))
+    p, got = _printer(ctx)
+    t0 = time.monotonic()
+    p.submit_receipt(ctx, sold.ticket_id, kick=True, user=c)
+    assert time.monotonic() - t0 < 0.1                # never blocks the caller
+    assert p.wait_idle(10)
+    assert len(got) == 1 and not got[0].ok
+    assert "not printed" in got[0].message and "reprint" in got[0].message
+    # the sale is kept
+    assert tender.last_sale(ctx).receipt_no == 1
+    assert Journal.select().where(Journal.kind == "receipt.print_failed").count() == 1
+    # the printer comes back: reprint-last prints a COPY
+    out = tmp_path / "spool-ok.bin"
+    ctx.config.set("printer.kind", "file")
+    ctx.config.set("printer.path", str(out))
+    assert p.reprint_last(ctx, c) == sold.ticket_id
+    assert p.wait_idle(10)
+    assert got[-1].ok and got[-1].copy
+    assert b"*** COPY ***" in out.read_bytes()
+    assert Journal.select().where(Journal.kind == "receipt.reprinted").count() == 1
+    p.stop()
+
+
+def test_printer_timing_out_does_not_block(ctx, people, sold):
+    """A network printer that never accepts: connect times out after printer.timeout."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(4):                                # fill the accept queue: further SYNs are dropped
+        f = socket.socket()
+        f.setblocking(False)
+        try:
+            f.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    ctx.config.set("printer.kind", "network")
+    ctx.config.set("printer.host", "127.0.0.1")
+    ctx.config.set("printer.port", port)
+    ctx.config.set("printer.timeout", 1)
+    ctx.config.set("drawer.kick", "none")
+    p, got = _printer(ctx)
+    t0 = time.monotonic()
+    p.submit_receipt(ctx, sold.ticket_id, kick=True, user=people["cashier"])
+    assert time.monotonic() - t0 < 0.1
+    # meanwhile the next sale goes on
+    sale.scan(ctx, people["cashier"], MILK)
+    assert p.wait_idle(10)
+    elapsed = time.monotonic() - t0
+    assert len(got) == 1 and not got[0].ok
+    assert "did not answer within 1 s" in got[0].message
+    assert 0.9 < elapsed < 5
+    for f in fillers:
+        f.close()
+    srv.close()
+    p.stop()
+
+
+def test_reprint_unknown_receipt_reports(ctx, people, sold):
+    p, got = _printer(ctx)
+    p.reprint(ctx, people["cashier"], 42)
+    assert len(got) == 1 and not got[0].ok and "no receipt 42" in got[0].message
+    p.stop()
+
+
+def test_cli_reprint_to_file(ctx, people, sold, tmp_path, monkeypatch, capsys):
+    from station import cli
+    monkeypatch.setenv("STATION_HOME", str(ctx.config.data_dir))
+    out = tmp_path / "copy.bin"
+    rc = cli.main(["--db", ctx.config.db_url, "receipt", "reprint", "1", "--out", str(out)])
+    assert rc == 0
+    assert b"*** COPY ***" in out.read_bytes() and b"Receipt T1/1" in out.read_bytes()
+    rc = cli.main(["--db", ctx.config.db_url, "receipt", "reprint", "7"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no receipt 7" in err and len(err.strip().splitlines()) == 1
+    rc = cli.main(["--db", ctx.config.db_url, "receipt", "reprint", "1", "--terminal", "T9", "--out", str(out)])
+    assert rc == 2
+    # printer none: one clear line
+    rc = cli.main(["--db", ctx.config.db_url, "receipt", "reprint", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no printer is configured" in err
+    rc = cli.main(["--db", ctx.config.db_url, "receipt", "show", "1"])
+    assert rc == 0 and "TOTAL" in capsys.readouterr().out
