@@ -271,6 +271,16 @@ def list_sessions(ctx, *, drawer: str | None = None, limit: int = 200) -> list[S
     return [_view(s, s.cashier_name) for s in q.objects()]
 
 
+def overview(ctx) -> list[SessionView]:
+    """Every drawer across terminals: its open session, or else its last closed one
+    (the newest session of a drawer is the open one when there is one). Two queries."""
+    latest = (DrawerSession.select(peewee.fn.MAX(DrawerSession.id)).group_by(DrawerSession.drawer))
+    q = (DrawerSession.select(DrawerSession, User.name.alias("cashier_name"))
+         .join(User, on=(DrawerSession.cashier == User.id))
+         .where(DrawerSession.id.in_(latest)).order_by(DrawerSession.drawer))
+    return [_view(s, s.cashier_name) for s in q.objects()]
+
+
 def lock_open_session(ctx, drawer: str | None = None) -> DrawerSession:
     """Inside a write transaction: lock and return the open session of the
     drawer, or raise Conflict. (The sale uses it to stamp Ticket.session.)"""
