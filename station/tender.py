@@ -185,10 +185,10 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
         if t.terminal != ctx.terminal:
             raise Conflict(f"the ticket is open on terminal {t.terminal}, not here")
         authority.require(ctx, user, "sale.tender", ref=t.id)
-        tot = sale.totals_of(ctx, t)
-        if tot.item_count == 0 and not any(True for _ in TicketLine.select().where(
-                (TicketLine.ticket == t.id) & (~TicketLine.voided))):
+        lines = sale._lines_of(t.id)
+        if not any(not ln.voided for ln in lines):
             raise InvalidInput("the ticket is empty: nothing to pay")
+        tot = sale.compute_totals(lines, t.discount_bp, ctx.config.store.prices_include_tax)
         due = tot.total
         other_sum = sum(p.amount for p in other_p)
         if other_sum > due:
