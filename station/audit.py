@@ -12,9 +12,9 @@ import io
 import json
 from dataclasses import asdict, dataclass
 
-from data.models import Journal
-from station import auth, money
-from station.errors import InvalidInput
+from data.models import Journal, User
+from station import auth, money, permissions
+from station.errors import InvalidInput, PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -170,3 +170,35 @@ def to_csv(evs: list[Event]) -> str:
 
 def to_json(evs: list[Event]) -> str:
     return json.dumps([asdict(e) for e in evs], indent=2, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ users ---
+
+@dataclass(frozen=True)
+class UserRow:
+    name: str
+    full_name: str
+    role: str
+    active: bool
+    locked_until: _dt.datetime | None
+    failed_attempts: int
+    totp: bool
+
+    @property
+    def status(self) -> str:
+        if not self.active:
+            return "disabled"
+        if self.locked_until is not None and self.locked_until > _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None):
+            return f"locked until {self.locked_until:%H:%M} UTC"
+        return "active"
+
+
+def users(ctx, actor) -> list[UserRow]:
+    """The people, for the manager's users view (who may unlock or manage them)."""
+    if actor is not None and not any(permissions.decide(actor.role, a) == permissions.ALLOW
+                                     for a in ("user.unlock", "user.manage")):
+        raise PermissionDenied(f"{actor.name} ({actor.role}) may not see the users")
+    return [UserRow(name=u.name, full_name=u.full_name, role=u.role, active=u.active,
+                    locked_until=u.locked_until, failed_attempts=u.failed_attempts,
+                    totp=u.totp_secret is not None)
+            for u in User.select().order_by(User.name)]
