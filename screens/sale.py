@@ -19,13 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Digits, Label, Static
 
 from screens.widgets import (
-    PickDialog, PromptDialog, ScanField, SerialRunner, error_text, shown_code,
+    KeyFooter, PickDialog, PromptDialog, ScanField, SerialRunner, error_text, shown_code,
 )
 from station import money
-from station.errors import NeedsApproval, NotFound, InvalidInput, StationError
+from station.errors import InvalidInput, NeedsApproval, StationError
 
 MAX_MISSES_SHOWN = 6
 
@@ -99,12 +99,14 @@ class SaleScreen(Screen):
     SaleScreen #sale-busy { width: 26; height: 3; content-align: center middle; color: $warning; }
     SaleScreen #sale-body { height: 1fr; }
     SaleScreen #sale-lines { width: 1fr; height: 1fr; }
-    SaleScreen #sale-side { width: 26; height: 1fr; border-left: solid $primary; padding: 0 1; }
-    SaleScreen #sale-total { text-style: bold; color: $success; height: auto; }
+    SaleScreen #sale-side { width: 24; height: 1fr; border-left: solid $primary; padding: 0 1; }
+    SaleScreen #sale-total-label { text-style: bold; }
+    SaleScreen #sale-total { color: $success; width: 1fr; }
     SaleScreen #sale-totals { height: auto; }
     SaleScreen #sale-misses-title { color: $error; margin-top: 1; }
     SaleScreen #sale-misses { color: $error; height: auto; }
-    SaleScreen #sale-change { text-style: bold; color: $warning; height: auto; }
+    SaleScreen #sale-change-label { text-style: bold; color: $warning; margin-top: 1; }
+    SaleScreen #sale-change { color: $warning; width: 1fr; }
     SaleScreen #sale-status { height: 1; }
     SaleScreen #sale-status.error { color: $error; text-style: bold; }
     SaleScreen #sale-status.warning { color: $warning; }
@@ -113,14 +115,14 @@ class SaleScreen(Screen):
     BINDINGS = [
         Binding("f2", "search", "Search", id="sale_search"),
         Binding("f3", "quantity", "Qty", id="sale_quantity"),
-        Binding("f4", "void_line", "Void line", id="sale_void_line"),
+        Binding("f4", "void_line", "Void", id="sale_void_line"),
         Binding("f5", "price", "Price", id="sale_price_override"),
         Binding("f6", "discount_line", "Line %", id="sale_discount_line"),
         Binding("f7", "discount_ticket", "Ticket %", id="sale_discount_ticket"),
         Binding("f8", "park", "Park", id="sale_park"),
         Binding("f9", "resume", "Resume", id="sale_resume"),
         Binding("f10", "tender", "Tender", id="sale_tender"),
-        Binding("f11", "void_ticket", "Void ticket", id="sale_void_ticket"),
+        Binding("f11", "void_ticket", "Void all", id="sale_void_ticket"),
         Binding("f12", "reprint", "Reprint", id="sale_reprint"),
         Binding("up", "line_up", "Line up", show=False, id="sale_line_up"),
         Binding("down", "line_down", "Line down", show=False, id="sale_line_down"),
@@ -146,21 +148,23 @@ class SaleScreen(Screen):
             table.can_focus = False
             yield table
             with Vertical(id="sale-side"):
-                yield Static("", id="sale-total")
+                yield Label("TOTAL", id="sale-total-label")
+                yield Digits("", id="sale-total")
                 yield Static("", id="sale-totals")
-                yield Static("", id="sale-change")
+                yield Label("", id="sale-change-label")
+                yield Digits("", id="sale-change")
                 yield Label("", id="sale-misses-title")
                 yield Static("", id="sale-misses")
         yield Label("", id="sale-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#sale-lines", DataTable)
         table.add_column("#", key="pos", width=3)
-        table.add_column("Item", key="name", width=22)
-        table.add_column("Qty", key="qty", width=7)
-        table.add_column("Price", key="price", width=9)
-        table.add_column("Total", key="total", width=10)
+        table.add_column("Item", key="name", width=19)
+        table.add_column("Qty", key="qty", width=6)
+        table.add_column("Price", key="price", width=8)
+        table.add_column("Total", key="total", width=9)
         self.runner.start()
         self.focus_scan()
         self._show_totals()
@@ -257,6 +261,9 @@ class SaleScreen(Screen):
     def _scanned(self, event: ScanField.Scanned) -> None:
         event.stop()
         code = event.code
+        if self.last_result is not None:   # a new sale: the last change goes away
+            self._show_change(None)
+            self.last_result = None
         self._submit(lambda: self._sale().scan(self.ctx, self.user, code), "scan", code=code)
 
     # -- results (UI thread, in submission order) ----------------------------
@@ -337,7 +344,8 @@ class SaleScreen(Screen):
         self.app.push_screen(TenderScreen(start, self.view), self._tender_done)
 
     def _did_reprint(self, job, result) -> None:
-        self.set_status("reprint sent to the printer")
+        if result is not None:
+            self.set_status("a copy of the last receipt is on its way to the printer")
 
     # -- ticket display (incremental by row key) ------------------------------
     def show_ticket(self, view, *, select_last: bool = False) -> None:
@@ -377,13 +385,14 @@ class SaleScreen(Screen):
     def _show_totals(self) -> None:
         ctx = self.ctx
         v = self.view
-        total = self.query_one("#sale-total", Static)
+        total = self.query_one("#sale-total", Digits)
         totals = self.query_one("#sale-totals", Static)
+        self.query_one("#sale-total-label", Label).update(f"TOTAL {self._config('store.currency_symbol', '')}")
         if v is None:
-            total.update(Text("TOTAL\n" + money_text(ctx, 0, currency=True)))
+            total.update(money_text(ctx, 0))
             totals.update("no open ticket" if not self.last_result else "")
             return
-        total.update(Text("TOTAL\n" + money_text(ctx, v.total, currency=True)))
+        total.update(money_text(ctx, v.total))
         rows = [f"Items     {v.item_count}",
                 f"Subtotal  {money_text(ctx, v.subtotal)}"]
         if v.discount:
@@ -600,27 +609,26 @@ class SaleScreen(Screen):
         self.last_result = result
         self.show_ticket(None)
         change = getattr(result, "change", 0)
-        self.query_one("#sale-change", Static).update(
-            Text(f"CHANGE\n{money_text(self.ctx, change, currency=True)}", style="bold")
-            if change else "")
+        self._show_change(change)
         self.set_status(f"sale {getattr(result, 'receipt_no', '')} done"
                         + (f", change {money_text(self.ctx, change)}" if change else ""))
+
+    def _show_change(self, change: int | None) -> None:
+        self.query_one("#sale-change-label", Label).update(
+            f"CHANGE {self._config('store.currency_symbol', '')}" if change else "")
+        self.query_one("#sale-change", Digits).update(money_text(self.ctx, change) if change else "")
 
     def action_reprint(self) -> None:
         printer = get_printer(self.app)
         if printer is None:
             self.set_status("no printer service", "error")
             return
-        self._submit(lambda: printer.reprint_last(self.ctx), "reprint")
+        self._submit(lambda: printer.reprint_last(self.ctx, self.user), "reprint")
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
 
-    def on_key(self, event) -> None:
-        # a new scan clears the last sale's change display
-        if event.is_printable and self.last_result is not None and self.view is None:
-            self.query_one("#sale-change", Static).update("")
 
 
 # --------------------------------------------------------------- printing ---
@@ -629,14 +637,22 @@ def print_result(app, result) -> None:
     """Printer callback (any thread): a failure is a non-blocking warning."""
     ok = getattr(result, "ok", True)
     message = getattr(result, "message", "") or ""
+    kicked = getattr(result, "kicked", None)
+    kick_message = getattr(result, "kick_message", "") or ""
 
     def show() -> None:
+        problems = []
         if not ok:
-            app.notify(message or "the receipt did not print: F12 reprints it",
-                       title="Printer", severity="warning", timeout=8)
-            screen = app.screen
-            if isinstance(screen, SaleScreen):
-                screen.set_status(f"printer: {message} (F12 reprints)", "warning")
+            problems.append(message or "the receipt did not print: F12 prints it again")
+        if kicked is False:
+            problems.append(kick_message or "the drawer did not open")
+        if not problems:
+            return
+        text = "; ".join(problems)
+        app.notify(text, title="Printer", severity="warning", timeout=8)
+        screen = app.screen
+        if isinstance(screen, SaleScreen):
+            screen.set_status(f"printer: {text}", "warning")
     ui_call(app, show)
 
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Digits, Footer, Input, Label
+from textual.widgets import DataTable, Digits, Input, Label
 
-from screens.widgets import PickDialog, PromptDialog, error_text
-from station import money
+from screens.widgets import KeyFooter, PickDialog, PromptDialog, error_text
 from station.errors import InvalidInput, StationError
 
 
@@ -91,7 +90,7 @@ class TenderScreen(Screen):
             yield Label("cash", id="tender-method")
             yield Input(id="tender-amount", placeholder="amount handed over, Enter (F3 exact)")
         yield Label("", id="tender-message")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#tender-payments", DataTable)

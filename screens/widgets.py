@@ -43,7 +43,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 GS = "\x1d"
@@ -323,3 +323,25 @@ class PickDialog(ModalScreen):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+# --------------------------------------------------------------- footer ---
+
+class KeyFooter(Footer):
+    """The Footer (keymap-aware: it shows the keys as remapped) on TWO rows, so
+    every action key of a screen is visible at 80 columns."""
+
+    DEFAULT_CSS = """
+    KeyFooter { layout: grid; grid-columns: 1fr; grid-rows: 1; height: 2; }
+    """
+
+    def __init__(self, rows: int = 2, **kwargs) -> None:
+        kwargs.setdefault("compact", True)
+        kwargs.setdefault("show_command_palette", False)
+        super().__init__(**kwargs)
+        self._rows = rows
+
+    def compose(self) -> ComposeResult:
+        items = list(super().compose())
+        yield from items
+        self.styles.grid_size_columns = max(1, -(-len(items) // self._rows))

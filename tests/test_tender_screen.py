@@ -63,9 +63,8 @@ async def test_cash_with_change(store):
         assert t.query_one("#tender-due").value == "2.69"
         await pilot.press("5", "enter")
         s = await back_on_sale(pilot)
-        assert t.query_one("#tender-change").value == "2.31"   # change shown large
         assert s.view is None                       # the next sale starts at once
-        assert "2.31" in str(s.query_one("#sale-change").render())
+        assert s.query_one("#sale-change").value == "2.31"      # change shown large
         assert s.query_one("#sale-lines").row_count == 0
         assert app.focused is s.query_one("#sale-scan")
     [tk] = completed()
@@ -88,7 +87,7 @@ async def test_exact_and_quick_amount(store):
         await to_tender(pilot)
         await pilot.press("f6")                     # quick amount 10.00
         s = await back_on_sale(pilot)
-        assert "8.51" in str(s.query_one("#sale-change").render())
+        assert s.query_one("#sale-change").value == "8.51"
     tenders = [(t.amount, t.tendered, t.change) for t in Tender.select().order_by(Tender.id)]
     assert tenders == [(269, 269, 0), (149, 1000, 851)]
 
