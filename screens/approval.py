@@ -13,7 +13,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -83,11 +83,25 @@ class ApprovalDialog(ModalScreen):
     ApprovalDialog #approval-what {
         margin: 0 0 1 0;
     }
+    ApprovalDialog .row {
+        height: 1;
+        margin: 0 0 1 0;
+    }
     ApprovalDialog .field-label {
+        width: 20;
         margin: 0;
     }
     ApprovalDialog Input {
+        width: 1fr;
+        height: 1;
+        border: none;
+        padding: 0 1;
         margin: 0;
+        background: $boost;
+    }
+    ApprovalDialog Input:focus {
+        border: none;
+        background: $accent 30%;
     }
     ApprovalDialog #approval-error {
         color: $error;
@@ -133,16 +147,19 @@ class ApprovalDialog(ModalScreen):
         with Vertical(id="approval-box"):
             yield Label(self.title_text, id="approval-title")
             yield Static("\n".join(what), id="approval-what", markup=True)
-            yield Label("Approver", classes="field-label")
-            yield Input(placeholder="user name", id="approver", max_length=64)
-            yield Label("PIN", classes="field-label")
-            yield Input(placeholder="PIN", id="pin", password=True, max_length=8, restrict=r"[0-9]*")
-            yield Label("Authenticator code", classes="field-label hidden", id="code-label")
-            yield Input(placeholder="6 digits", id="code", max_length=6, restrict=r"[0-9]*",
-                        classes="hidden")
+            with Horizontal(classes="row"):
+                yield Label("Approver", classes="field-label")
+                yield Input(placeholder="user name", id="approver", max_length=64)
+            with Horizontal(classes="row"):
+                yield Label("PIN", classes="field-label")
+                yield Input(placeholder="PIN", id="pin", password=True, max_length=8, restrict=r"[0-9]*")
+            with Horizontal(classes="row hidden", id="code-row"):
+                yield Label("Authenticator code", classes="field-label", id="code-label")
+                yield Input(placeholder="6 digits", id="code", max_length=6, restrict=r"[0-9]*")
             if self.reason_required:
-                yield Label("Reason", classes="field-label")
-                yield Input(placeholder="why", id="reason", max_length=200)
+                with Horizontal(classes="row"):
+                    yield Label("Reason", classes="field-label")
+                    yield Input(placeholder="why", id="reason", max_length=200)
             yield Static("", id="approval-error")
             yield Static("Enter: next / approve   Esc: cancel", id="approval-keys")
 
@@ -162,8 +179,7 @@ class ApprovalDialog(ModalScreen):
 
     def _set_code_visible(self, visible: bool) -> None:
         self.code_needed = visible
-        for sel in ("#code", "#code-label"):
-            self.query_one(sel).set_class(not visible, "hidden")
+        self.query_one("#code-row").set_class(not visible, "hidden")
 
     def _show_error(self, message: str) -> None:
         self.last_error = message

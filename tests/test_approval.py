@@ -76,7 +76,7 @@ async def test_approve_with_pin_and_code(store):
         await type_into(pilot, "#approver", "mia")
         await type_into(pilot, "#pin", "3333")
         # mia is a manager: the code field appears and has the focus
-        assert not app.screen.query_one("#code").has_class("hidden")
+        assert not app.screen.query_one("#code-row").has_class("hidden")
         assert app.screen.focused.id == "code"
         await type_into(pilot, "#code", code_now())
         await settle(pilot)
@@ -182,6 +182,13 @@ async def test_reason_and_supervisor_role_shown(store):
     app = Host(ctx, carla, action="sale.discount", amount=2500, reason_required=True, title="Discount")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
+        app.screen._set_code_visible(True)
+        await pilot.pause()
+        # everything (all four fields, the error line, the keys) fits on 80x24
+        for w in app.screen.query("Input, #approval-error, #approval-keys"):
+            r = w.region
+            assert r.width > 0 and r.y >= 0 and r.bottom <= 24 and r.right <= 80, (w.id, r)
+        app.screen._set_code_visible(False)
         what = str(app.screen.query_one("#approval-what", Static).render())
         assert "Give a discount" in what and "25 %" in what and "carla" in what
         await type_into(pilot, "#approver", "sam")
