@@ -111,11 +111,15 @@ def require(ctx, user: User, action: str, *, amount: int | None = None, ref=None
     NeedsApproval otherwise — the same for the UI, the CLI and a direct call."""
     if user is None or not getattr(user, "active", False):
         raise PermissionDenied("nobody is logged in")
-    d = permissions.decide(user.role, action, amount=amount, config=ctx.config)
+    # the database's word, not the session's copy: disabled or re-roled since login counts now
+    fresh = User.select(User.active, User.role).where(User.id == user.id).first()
+    if fresh is None or not fresh.active:
+        raise PermissionDenied(f"user {user.name} is disabled")
+    d = permissions.decide(fresh.role, action, amount=amount, config=ctx.config)
     if d == permissions.ALLOW:
         return None
     if d == permissions.REFUSE:
-        raise PermissionDenied(f"{user.role} may not {action.replace('.', ' ').replace('_', ' ')}")
+        raise PermissionDenied(f"{fresh.role} may not {action.replace('.', ' ').replace('_', ' ')}")
     if approval is None:
         raise NeedsApproval(f"{action.replace('.', ' ').replace('_', ' ')} needs a manager's approval",
                             action, amount, None if ref is None else str(ref))

@@ -382,3 +382,14 @@ def test_cli_enrol_wrong_code_saves_nothing(store):
         pytest.skip("the real code happened to be 000000")
     assert p.returncode == 2 and stderr.count("\n") == 1 and "nothing was saved" in stderr
     assert User.get(User.name == "ada").totp_secret is None
+
+
+def test_disabled_since_login_is_refused_by_the_gate(store):
+    """require() asks the database, not the session's copy of the user."""
+    ctx, people = store
+    carla = auth.login(ctx, "carla", "1111")
+    assert require(ctx, carla, "sale.ring_up") is None
+    auth.disable(ctx, None, "carla")
+    assert carla.active  # the session's stale copy
+    with pytest.raises(PermissionDenied, match="disabled"):
+        require(ctx, carla, "sale.ring_up")
