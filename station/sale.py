@@ -183,13 +183,23 @@ def view_of(ctx, ticket: Ticket) -> TicketView:
     lines = _lines_of(ticket.id)
     inclusive = ctx.config.store.prices_include_tax
     t = compute_totals(lines, ticket.discount_bp, inclusive)
-    cashier = User.get_by_id(ticket.cashier_id).name
+    cashier = _user_name(ctx, ticket.cashier_id)
     return TicketView(
         id=ticket.id, status=ticket.status, lines=[_line_view(ln, ln.unit) for ln in lines],
         subtotal=t.subtotal, taxes=t.taxes, discount=t.discount, total=t.total, item_count=t.item_count,
         ticket_discount=t.ticket_discount, ticket_discount_bp=ticket.discount_bp, tax_inclusive=inclusive,
         terminal=ticket.terminal, cashier=cashier, idem_key=ticket.idem_key, receipt_no=ticket.receipt_no,
         net=t.net)
+
+
+def _user_name(ctx, user_id: int) -> str:
+    """User names by id, cached per process (a user is never renamed)."""
+    cache = ctx.extras.setdefault("sale.user_names", {})
+    name = cache.get(user_id)
+    if name is None:
+        name = User.select(User.name).where(User.id == user_id).scalar() or f"user {user_id}"
+        cache[user_id] = name
+    return name
 
 
 def totals_of(ctx, ticket: Ticket) -> Totals:
@@ -352,6 +362,8 @@ def _embedded(ctx, code: str):
             return prod, 1000, value, "price"
         if value <= 0:
             raise InvalidInput(f"{code}: the weight is zero")
+        if prod.unit != "kg":
+            raise InvalidInput(f"{code}: {prod.name} is not sold by weight")
         return prod, value, prod.price, "weight"
     return None
 
@@ -395,7 +407,7 @@ def list_parked(ctx) -> list[ParkedView]:
         lines = _lines_of(t.id)
         tt = compute_totals(lines, t.discount_bp, inclusive)
         names = ", ".join(ln.name for ln in lines if not ln.voided)
-        out.append(ParkedView(id=t.id, terminal=t.terminal, cashier=User.get_by_id(t.cashier_id).name,
+        out.append(ParkedView(id=t.id, terminal=t.terminal, cashier=_user_name(ctx, t.cashier_id),
                               parked_at=t.parked_at, total=tt.total, item_count=tt.item_count,
                               first_items=names[:60]))
     return out

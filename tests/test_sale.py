@@ -56,6 +56,8 @@ def test_no_merge_when_configured_off(ctx, people, shop):
     ("2212345000017", InvalidInput, "check digit"),
     (ean13("229999900123"), NotFound, "unknown barcode"),
     ("A" * 65, InvalidInput, "too long"),
+    (ean13("23" + "00777" + "00500"), InvalidInput, "not sold by weight"),
+    (ean13("23" + "12345" + "00000"), InvalidInput, "weight is zero"),
 ])
 def test_bad_codes_change_nothing(ctx, people, shop, code, err, msg):
     c = people["cashier"]
