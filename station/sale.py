@@ -616,7 +616,8 @@ def park(ctx, user) -> int:
         if not live:
             raise InvalidInput("there is nothing on the ticket to park")
         t = totals_of(ctx, ticket)
-        Ticket.update(status="parked", parked_at=utcnow(), updated_at=utcnow()).where(
+        # a tender begun before parking is abandoned: the resumed ticket gets a fresh key
+        Ticket.update(status="parked", parked_at=utcnow(), updated_at=utcnow(), idem_key=None).where(
             Ticket.id == ticket.id).execute()
         journal.append("sale.parked", terminal=ctx.terminal, user=user, amount=t.total, ref=str(ticket.id),
                        data={"lines": live})

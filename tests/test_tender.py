@@ -212,6 +212,11 @@ def test_no_open_drawer_refuses(ctx, people):
     assert tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 200)]).receipt_no == 1
 
 
+def people_sup(ctx):
+    from data.models import User
+    return User.get(User.name == "sam")
+
+
 def test_begin_tender_needs_items_and_parked_ticket_cannot_complete(ctx, shop):
     c = shop
     with pytest.raises(NotFound):
@@ -222,9 +227,15 @@ def test_begin_tender_needs_items_and_parked_ticket_cannot_complete(ctx, shop):
         tender.begin_tender(ctx, c)
     sale.scan(ctx, c, WINE)
     st = tender.begin_tender(ctx, c)
+    sale.void_ticket(ctx, people_sup(ctx))  # a supervisor voids it alone
+    with pytest.raises(Conflict):           # a voided ticket cannot be charged
+        tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 899)])
+    sale.scan(ctx, c, WINE)
+    st = tender.begin_tender(ctx, c)
     sale.park(ctx, c)
-    with pytest.raises(Conflict):
+    with pytest.raises(NotFound):           # parking abandoned that tender (and its key)
         tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 899)])
     sale.resume(ctx, c, st.ticket_id)
-    assert tender.begin_tender(ctx, c).idem_key == st.idem_key
-    assert tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 899)]).receipt_no == 1
+    st2 = tender.begin_tender(ctx, c)
+    assert st2.idem_key != st.idem_key and tender.begin_tender(ctx, c).idem_key == st2.idem_key
+    assert tender.complete_sale(ctx, c, st2.idem_key, [Payment("cash", 899)]).receipt_no == 1
