@@ -120,8 +120,10 @@ def _amt(d: dict, v: int | None) -> str:
     return money.format_amount(v, minor_units=d.get("minor_units", 2))
 
 
-def lines(d: dict, width: int = 42, *, copy: bool = False) -> list[str]:
-    """The report as plain text lines (screen and printer share them)."""
+def lines(d: dict, width: int = 42, *, copy: bool = False, hide_expected: bool = False) -> list[str]:
+    """The report as plain text lines (screen and printer share them).
+    ``hide_expected``: an X report on a cashier's screen under blind close
+    (the expected cash is not shown before the count)."""
     def lr(left: str, right: str) -> str:
         space = max(1, width - len(left) - len(right))
         return (left + " " * space + right)[: max(width, len(left) + 1 + len(right))]
@@ -148,10 +150,14 @@ def lines(d: dict, width: int = 42, *, copy: bool = False) -> list[str]:
     for t in d["tenders"]:
         out.append(lr(f"  {t['method']} ({t['count']})", _amt(d, t["amount"])))
     out.append("-" * width)
-    out.append("Cash movements")
-    for m in d["movements"]:
-        out.append(lr(f"  {m['label']} ({m['count']})", _amt(d, m["amount"])))
-    out.append(lr("Expected cash", _amt(d, d["expected"])))
+    if hide_expected and d["report"] == "X":
+        out.append("Cash movements and expected cash:")
+        out.append("  not shown before a blind close")
+    else:
+        out.append("Cash movements")
+        for m in d["movements"]:
+            out.append(lr(f"  {m['label']} ({m['count']})", _amt(d, m["amount"])))
+        out.append(lr("Expected cash", _amt(d, d["expected"])))
     if d["report"] == "Z":
         out.append("-" * width)
         out.append("Counted")
