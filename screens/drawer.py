@@ -257,6 +257,7 @@ class DrawerScreen(Screen):
         self.query_one("#drawer-title", Label).update(f"Drawer {self.ctx.drawer} - terminal {self.ctx.terminal}")
         self.refresh_state()
         if self.ctx.config.values["drawer"]["status"]:
+            self._poll_status()
             self.set_interval(5, self._poll_status)
 
     # ------------------------------------------------------------ display ---
