@@ -212,3 +212,52 @@ async def test_overview_for_supervisor_and_refused_to_cashier(store):
         await settle(pilot)
         assert "only a supervisor" in app.screen.last_message
         assert app.screen.query_one(DataTable).row_count == 0
+
+
+async def test_drawer_screen_shows_failed_kick_and_drawer_still_open(store, tmp_path):
+    """A kick that fails is shown as an error (movement kept); with drawer.status
+    on, an open drawer is warned about (status answered over a pty)."""
+    import os
+    import select
+    import threading
+    import tty
+    from screens.drawer import DrawerScreen
+    ctx, carla, _sam = store
+    ctx.config.set("drawer.kick", "serial")
+    ctx.config.set("drawer.device", str(tmp_path / "ttyMISSING"))
+    app = Host(ctx, carla, DrawerScreen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press("enter", "enter", "enter", "1", "f10")
+        await settle(pilot)
+        ds = app.screen
+        assert DrawerSession.get(DrawerSession.status == "open").float_amount == 5000
+        assert "float 50.00 recorded, but the drawer did not open" in ds.last_message
+        assert "ttyMISSING" in ds.last_message
+        assert ds.query_one("#drawer-message").has_class("error")
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def printer():   # answers every DLE EOT 1 with 0x00: pin 3 low = open (open_level low)
+        while not stop.is_set():
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r and os.read(master, 3):
+                os.write(master, b"\x00")
+    th = threading.Thread(target=printer, daemon=True)
+    th.start()
+    try:
+        ctx.config.set("drawer.device", os.ttyname(slave))
+        ctx.config.set("drawer.status", True)
+        app = Host(ctx, carla, DrawerScreen)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.screen.last_message == "drawer still open: close the drawer"
+            assert app.screen.query_one("#drawer-message").has_class("warning")
+    finally:
+        stop.set()
+        th.join(timeout=2)
+        os.close(master)
+        os.close(slave)
