@@ -470,12 +470,14 @@ def _held_message(ctx, drawer: str, user) -> str:
 # ----------------------------------------------------------------- close ---
 
 def _digest_of(s_fields: dict, session_id: int) -> str:
-    counts = [(c.stage, c.denomination, c.quantity) for c in
-              DenominationCount.select().where(DenominationCount.session == session_id)
-              .order_by(DenominationCount.stage, DenominationCount.denomination)]
-    moves = [(m.id, m.kind, m.amount, m.user_id, m.ticket_id, m.reason, m.note) for m in
-             CashMovement.select().where(CashMovement.session == session_id).order_by(CashMovement.id)]
-    body = journal.canonical({**s_fields, "counts": counts, "movements": moves})
+    counts = list(DenominationCount.select(DenominationCount.stage, DenominationCount.denomination,
+                                           DenominationCount.quantity)
+                  .where(DenominationCount.session == session_id)
+                  .order_by(DenominationCount.stage, DenominationCount.denomination).tuples())
+    moves = list(CashMovement.select(CashMovement.id, CashMovement.kind, CashMovement.amount, CashMovement.user,
+                                     CashMovement.ticket_id, CashMovement.reason, CashMovement.note)
+                 .where(CashMovement.session == session_id).order_by(CashMovement.id).tuples())
+    body = journal.canonical({**s_fields, "counts": [list(c) for c in counts], "movements": [list(m) for m in moves]})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
