@@ -45,10 +45,8 @@ UNITS = ("pc", "kg")
 
 def check_digit(body: str) -> int:
     """GS1 check digit for the digits before it (EAN-8/13, UPC-A, GTIN)."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        total += int(ch) * (3 if i % 2 == 0 else 1)
-    return (10 - total % 10) % 10
+    d = [ord(c) - 48 for c in body]
+    return (10 - (3 * sum(d[-1::-2]) + sum(d[-2::-2])) % 10) % 10
 
 
 def with_check_digit(body: str) -> str:
@@ -124,13 +122,26 @@ NAME_MAX = 200
 def normalize_name(text: str) -> str:
     """Lower case, accents removed, anything but letters and digits a single
     space: "Crème Fraîche 30%" -> "creme fraiche 30"."""
-    t = unicodedata.normalize("NFKD", text or "")
-    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+    text = text or ""
+    if text.isascii():
+        t = text.lower()
+    else:
+        t = unicodedata.normalize("NFKD", text)
+        t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+        t = unicodedata.normalize("NFKD", t)   # casefold may make new decomposables (e.g. "ß" stays "ss")
+        t = "".join(c for c in t if not unicodedata.combining(c))
     return _NON_WORD.sub(" ", t).strip()[:NAME_MAX]
 
 
 def name_words(name_key: str) -> set[str]:
     return {w[:WORD_MAX] for w in name_key.split()}
+
+
+def index_words(name_key: str) -> set[str]:
+    """The words stored in SearchWord: every word but the first, which the
+    ``name_key`` index already serves (a quarter fewer rows to write)."""
+    words = name_key.split()
+    return {w[:WORD_MAX] for w in words[1:]}
 
 
 def _prefix_cond(field_, prefix: str):
@@ -175,14 +186,24 @@ def search(text: str, limit: int = 50, *, include_inactive: bool = False) -> lis
         return out
     words = sorted(set(key.split()), key=len, reverse=True)
     driver, others = words[0][:WORD_MAX], words[1:]
-    q = (Product.select().join(SearchWord, on=(SearchWord.product == Product.id))
-         .where(_prefix_cond(SearchWord.word, driver)))
-    for w in others:
+
+    def has_word(w):
+        # the first word is in name_key, the others in SearchWord
         sw = SearchWord.alias()
-        q = q.where(fn.EXISTS(sw.select(sw.id).where((sw.product == Product.id)
-                                                     & _prefix_cond(sw.word, w[:WORD_MAX]))))
-    q = active(q).order_by(SearchWord.word, SearchWord.product).limit(2 * limit)
-    found = sorted({p.id: p for p in q if p.id not in seen}.values(), key=lambda p: p.name_key)
+        return _prefix_cond(Product.name_key, w) | fn.EXISTS(
+            sw.select(sw.product).where((sw.product == Product.id) & _prefix_cond(sw.word, w)))
+
+    q_first = Product.select().where(_prefix_cond(Product.name_key, driver))
+    q_other = (Product.select().join(SearchWord, on=(SearchWord.product == Product.id))
+               .where(_prefix_cond(SearchWord.word, driver)))
+    for w in others:
+        q_first = q_first.where(has_word(w[:WORD_MAX]))
+        q_other = q_other.where(has_word(w[:WORD_MAX]))
+    q_first = active(q_first).order_by(Product.name_key).limit(2 * limit)
+    q_other = active(q_other).order_by(SearchWord.word, SearchWord.product).limit(2 * limit)
+    found = {p.id: p for p in q_first}
+    found.update((p.id, p) for p in q_other)
+    found = sorted((p for p in found.values() if p.id not in seen), key=lambda p: (p.name_key, p.id))
     add(found)
     return out
 
@@ -239,6 +260,7 @@ class _Row:
     sku: str
     code: str | None
     name: str
+    key: str
     price: int
     vat: int
     category: str
@@ -253,71 +275,81 @@ _TRUE = {"1", "true", "yes", "y"}
 _FALSE = {"0", "false", "no", "n"}
 
 
-def _parse_row(line: int, rec: dict, *, minor_units: int, max_price: int) -> _Row:
-    """One CSV record -> _Row, or raise InvalidInput with the reason."""
-    def g(k):
-        v = rec.get(k)
-        return "" if v is None else v.strip()
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PRICE = {m: re.compile(r"^(\d{1,13})(?:\.(\d{1,%d}))?$" % m) if m else re.compile(r"^(\d{1,13})$")
+          for m in range(0, 5)}
+_RATE = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
 
-    sku = g("sku")
+
+def _parse_row(line: int, rec, *, minor_units: int, max_price: int) -> _Row:
+    """One CSV record (texts in COLUMNS order) -> _Row, or raise InvalidInput
+    with the reason."""
+    sku, code, name, ptext, vtext, category, unit, atext = [(v or "").strip() for v in rec]
     if not sku:
         raise InvalidInput("missing sku")
-    if len(sku) > 64 or any(ord(c) < 32 for c in sku):
+    if len(sku) > 64 or _CTRL.search(sku):
         raise InvalidInput(f"sku {sku[:20]!r}: at most 64 printable characters")
-    name = g("name")
     if not name:
         raise InvalidInput(f"sku {sku}: missing name")
     if len(name) > NAME_MAX:
         raise InvalidInput(f"sku {sku}: name longer than {NAME_MAX} characters")
-    if any(unicodedata.category(c) == "Cc" for c in name):
+    if _CTRL.search(name):
         raise InvalidInput(f"sku {sku}: name contains a control character or line break")
-    if not normalize_name(name):
+    key = normalize_name(name)
+    if not key:
         raise InvalidInput(f"sku {sku}: name has no letters or digits")
-    ptext = g("price")
     if not ptext:
         raise InvalidInput(f"sku {sku}: missing price")
-    if ptext.startswith("-"):
-        raise InvalidInput(f"sku {sku}: negative price {ptext}")
-    try:
-        price = money.parse_amount(ptext, minor_units=minor_units, decimal_sep=".", allow_zero=True)
-    except money.AmountError:
-        raise InvalidInput(f"sku {sku}: price {ptext!r} is not a price (e.g. 2.49, at most "
-                           f"{minor_units} decimals)") from None
+    m = _PRICE[minor_units].match(ptext)
+    if m is None:
+        if ptext.startswith("-"):
+            raise InvalidInput(f"sku {sku}: negative price {ptext}")
+        raise InvalidInput(f"sku {sku}: price {ptext!r} is not a price (digits and '.', at most "
+                           f"{minor_units} decimals, e.g. 2.49)")
+    frac = m.group(2) or ""
+    price = int(m.group(1)) * 10 ** minor_units + (int(frac.ljust(minor_units, "0")) if frac else 0)
     if price > max_price:
         raise InvalidInput(f"sku {sku}: price {ptext} is above the maximum "
                            f"{money.format_amount(max_price, minor_units=minor_units)}")
-    vtext = g("vat_rate").rstrip("%").strip()
+    vtext = vtext.rstrip("%").strip()
     if not vtext:
         raise InvalidInput(f"sku {sku}: missing vat_rate")
-    if vtext.startswith("-"):
-        raise InvalidInput(f"sku {sku}: negative vat_rate {vtext}")
-    try:
-        vat = money.parse_rate(vtext)
-    except money.AmountError:
-        raise InvalidInput(f"sku {sku}: vat_rate {vtext!r} is not a percentage from 0 to 100 "
-                           f"(e.g. 19 or 7.5)") from None
-    category = g("category")
+    m = _RATE.match(vtext)
+    if m is None:
+        if vtext.startswith("-"):
+            raise InvalidInput(f"sku {sku}: negative vat_rate {vtext}")
+        raise InvalidInput(f"sku {sku}: vat_rate {vtext!r} is not a percentage (e.g. 19 or 7.5)")
+    vfrac = m.group(2) or ""
+    vat = int(m.group(1)) * 100 + (int(vfrac.ljust(2, "0")) if vfrac else 0)
+    if vat > 10000:
+        raise InvalidInput(f"sku {sku}: vat_rate {vtext} is above 100 %")
     if len(category) > 100:
         raise InvalidInput(f"sku {sku}: category longer than 100 characters")
-    unit = g("unit").lower() or None
+    unit = unit.lower() or None
     if unit is not None and unit not in UNITS:
         raise InvalidInput(f"sku {sku}: unit {unit!r} is not one of {', '.join(UNITS)}")
-    atext = g("active").lower()
     active = None
     if atext:
+        atext = atext.lower()
         if atext in _TRUE:
             active = True
         elif atext in _FALSE:
             active = False
         else:
             raise InvalidInput(f"sku {sku}: active {atext!r} is not 1 or 0")
-    code = g("barcode") or None
-    if code is not None:
-        try:
-            code = validate_barcode(code)
-        except InvalidInput as e:
-            raise InvalidInput(f"sku {sku}: {e}") from None
-    return _Row(line, sku, code, name, price, vat, category, unit, active)
+    if code:
+        if code.isdigit() and len(code) in BARCODE_LENGTHS and code.isascii():
+            if int(code[-1]) != check_digit(code[:-1]):
+                raise InvalidInput(f"sku {sku}: barcode {code}: bad {BARCODE_LENGTHS[len(code)]} check digit "
+                                   f"(expected {check_digit(code[:-1])})")
+        else:
+            try:
+                code = validate_barcode(code)
+            except InvalidInput as e:
+                raise InvalidInput(f"sku {sku}: {e}") from None
+    else:
+        code = None
+    return _Row(line, sku, code, name, key, price, vat, category, unit, active)
 
 
 def _ph(n: int) -> str:
@@ -475,10 +507,10 @@ class _Importer:
             pid_of[r.sku] = pid
             self.seen_sku[r.sku] = (pid, hash(r.fields()))
             self.sku_of_new[pid] = r.sku
-            key = normalize_name(r.name)
+            key = r.key
             prod_rows.append((pid, r.sku, r.name, key, r.price, r.vat, r.unit or "pc", r.category,
                               True if r.active is None else r.active, self.now_param))
-            word_rows.extend((w, pid) for w in name_words(key))
+            word_rows.extend((w, pid) for w in index_words(key))
         cur = self.db.cursor()
         _bulk(cur, "product", ("id", "sku", "name", "name_key", "price", "vat_rate", "unit", "category",
                                "active", "updated_at"), prod_rows)
@@ -487,14 +519,14 @@ class _Importer:
             sql = (f"UPDATE product SET name = {_ph(1)}, name_key = {_ph(1)}, price = {_ph(1)}, "
                    f"vat_rate = {_ph(1)}, category = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
                    f"active = COALESCE({_ph(1)}, active), updated_at = {_ph(1)} WHERE id = {_ph(1)}")
-            cur.executemany(sql, [(r.name, normalize_name(r.name), r.price, r.vat, r.category, r.unit,
+            cur.executemany(sql, [(r.name, r.key, r.price, r.vat, r.category, r.unit,
                                    r.active, self.now_param, pid) for pid, r, _n in updates])
             renamed = [pid for pid, _r, n in updates if n]
             if renamed:
                 cur.executemany(f"DELETE FROM search_word WHERE product_id = {_ph(1)}", [(p,) for p in renamed])
                 for pid, r, n in updates:
                     if n:
-                        word_rows.extend((w, pid) for w in name_words(normalize_name(r.name)))
+                        word_rows.extend((w, pid) for w in index_words(r.key))
         _bulk(cur, "search_word", ("word", "product_id"), word_rows)
         bc_rows = []
         for code, owner in barcodes:
@@ -540,7 +572,7 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
         reader = csv.reader(text)
         report = ImportReport(path=str(path), strict=strict)
 
-        def records() -> Iterator[tuple[int, dict]]:
+        def records() -> Iterator[tuple[int, tuple]]:
             try:
                 header = next(reader, None)
                 while header is not None and not any(h.strip() for h in header):
@@ -552,13 +584,18 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
                 if missing:
                     raise InvalidInput(f"{path}: the header row lacks column(s) {', '.join(missing)} "
                                        f"(expected {','.join(COLUMNS[:6])})")
-                idx = {c: names.index(c) for c in COLUMNS if c in names}
+                idx = [names.index(c) if c in names else None for c in COLUMNS]
+                simple = idx[:6] == list(range(6)) and idx[6:] == [None, None]
                 n = 0
                 for row in reader:
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue
                     n += 1
-                    yield reader.line_num, {c: (row[i] if i < len(row) else None) for c, i in idx.items()}
+                    if simple and len(row) == 6:
+                        yield reader.line_num, (*row, "", "")
+                    else:
+                        yield reader.line_num, tuple(row[i] if i is not None and i < len(row) else ""
+                                                     for i in idx)
                 if n == 0:
                     raise InvalidInput(f"{path} has a header but no product rows")
             except UnicodeDecodeError:
@@ -586,15 +623,18 @@ class _Rollback(Exception):
     pass
 
 
-def import_records(ctx, records: Iterable[tuple[int, dict]], report: ImportReport | None = None, *,
+def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportReport | None = None, *,
                    strict: bool = False, on_chunk: Callable[[], None] | None = None, actor=None
                    ) -> ImportReport:
-    """Import ``(line, {column: text})`` records (the CSV core; the demo and the
-    benchmarks feed it directly)."""
+    """Import ``(line, texts in COLUMNS order)`` records (the CSV core; the demo
+    and the benchmarks feed it directly)."""
     report = report or ImportReport(strict=strict)
     cfg = ctx.config
     minor = cfg.store.minor_units
     max_price = cfg.limits.max_amount
+    db = dbmod.current()
+    if dbmod.is_sqlite(db):
+        db.execute_sql("PRAGMA cache_size = -262144")   # 256 MiB while importing
     try:
         with dbmod.write():
             imp = _Importer(ctx, report)
@@ -604,7 +644,7 @@ def import_records(ctx, records: Iterable[tuple[int, dict]], report: ImportRepor
                 try:
                     batch.append(_parse_row(line, rec, minor_units=minor, max_price=max_price))
                 except InvalidInput as e:
-                    report.errors.append(RowError(line, (rec.get("sku") or "").strip(), str(e)))
+                    report.errors.append(RowError(line, (rec[0] or "").strip(), str(e)))
                 if len(batch) >= CHUNK:
                     imp.chunk(batch)
                     batch = []
@@ -621,8 +661,13 @@ def import_records(ctx, records: Iterable[tuple[int, dict]], report: ImportRepor
                                  "updated": report.products_updated, "barcodes": report.barcodes_added,
                                  "bad_rows": len(report.errors), "strict": strict})
         report.committed = True
+        if dbmod.is_postgres(db):   # fresh statistics, or the planner picks seq scans for search
+            db.execute_sql("ANALYZE product, barcode, search_word")
     except _Rollback:
         report.committed = False
+    finally:
+        if dbmod.is_sqlite(db):
+            db.execute_sql(f"PRAGMA cache_size = {dbmod.sqlite_pragmas()['cache_size']}")
     return report
 
 
