@@ -161,11 +161,15 @@ def _fmt(ctx, v: int) -> str:
 
 
 def _next_receipt_no(terminal: str) -> int:
-    ReceiptCounter.insert(terminal=terminal, last=0).on_conflict_ignore().execute()
-    rc = dbmod.locked(ReceiptCounter.select().where(ReceiptCounter.terminal == terminal)).get()
-    n = rc.last + 1
-    ReceiptCounter.update(last=n).where(ReceiptCounter.terminal == terminal).execute()
-    return n
+    """The next receipt number of ``terminal``, gapless: the counter row is
+    incremented in the sale's transaction (the UPDATE holds the row lock until
+    COMMIT, so terminals sharing a counter queue; a rollback gives the number back)."""
+    n = (ReceiptCounter.update(last=ReceiptCounter.last + 1)
+         .where(ReceiptCounter.terminal == terminal).execute())
+    if n == 0:
+        ReceiptCounter.insert(terminal=terminal, last=1).execute()
+        return 1
+    return ReceiptCounter.select(ReceiptCounter.last).where(ReceiptCounter.terminal == terminal).scalar()
 
 
 def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
