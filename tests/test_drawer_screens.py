@@ -261,3 +261,31 @@ async def test_drawer_screen_shows_failed_kick_and_drawer_still_open(store, tmp_
         th.join(timeout=2)
         os.close(master)
         os.close(slave)
+
+
+async def test_no_sale_with_a_managers_approval_through_the_dialog(store):
+    from screens.approval import ApprovalDialog
+    from screens.drawer import DrawerScreen
+    ctx, carla, _sam = store
+    add_user(ctx, "mia", "manager", "3333")
+    ctx.config.set("security.totp_roles", [])
+    drawer.open_session(ctx, carla, {5000: 2})
+    app = Host(ctx, carla, DrawerScreen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await type_text(pilot, "customer asked")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ApprovalDialog)
+        await type_text(pilot, "mia")
+        await pilot.press("enter")
+        await type_text(pilot, "3333")
+        await pilot.press("enter")
+        await settle(pilot, 5)
+        m = CashMovement.get(CashMovement.kind == "no_sale")
+        assert m.approval_id is not None and m.note == "customer asked"
+        assert m.reason == ctx.config.values["drawer"]["reasons"][1]
+        assert "No sale" in app.screen.last_message and "recorded" in app.screen.last_message
