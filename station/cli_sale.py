@@ -39,8 +39,7 @@ def cmd_reprint(args) -> int:
                 raise Unavailable(f"cannot write {args.out}: {e.strerror or e}") from None
             print(f"receipt {args.number} (copy): {len(data)} bytes written to {os.path.abspath(args.out)}")
         return 0
-    tid = printing.mark_reprint(ctx, None, args.number, args.receipt_terminal)
-    res = printing.print_now(ctx, tid, copy=True)
+    res = printing.reprint(ctx, None, args.number, args.receipt_terminal)
     if not res.ok:
         raise Unavailable(res.message)
     print(res.message)

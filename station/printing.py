@@ -241,3 +241,11 @@ def reprint_bytes(ctx, user, receipt_no: int, terminal: str | None = None) -> by
     """The copy's bytes (the CLI writes them to a file or sends them)."""
     tid = mark_reprint(ctx, user, receipt_no, terminal)
     return receipt.receipt_bytes(ctx, tid, copy=True)
+
+
+def reprint(ctx, user, receipt_no: int, terminal: str | None = None) -> PrintResult:
+    """Print a copy of receipt ``receipt_no`` now, in the calling thread (the CLI;
+    screens use :meth:`Printer.reprint`, which queues it). Raises NotFound /
+    PermissionDenied before anything is printed; a printer failure is returned."""
+    tid = mark_reprint(ctx, user, receipt_no, terminal)
+    return print_now(ctx, tid, copy=True, user=user)

@@ -51,6 +51,8 @@ class ReceiptData:
     footer: list[str] = field(default_factory=list)
     copy: bool = False
     tax_inclusive: bool = True
+    ticket_discount: int = 0
+    ticket_discount_bp: int = 0
 
     @property
     def barcode_text(self) -> str:
@@ -76,7 +78,8 @@ def receipt_data(ctx, ticket_id: int | None = None, *, receipt_no: int | None = 
         when=t.completed_at, cashier=User.get_by_id(t.cashier_id).name, lines=v.live_lines,
         subtotal=v.subtotal, discount=v.discount, total=t.total, taxes=v.taxes, net=v.net,
         tenders=tenders, rounding=t.rounding, change=sum(x[3] for x in tenders), footer=list(s.footer),
-        copy=copy, tax_inclusive=v.tax_inclusive)
+        copy=copy, tax_inclusive=v.tax_inclusive, ticket_discount=v.ticket_discount,
+        ticket_discount_bp=v.ticket_discount_bp)
 
 
 # ---------------------------------------------------------------- layout ---
@@ -129,6 +132,8 @@ def receipt_lines(ctx, r: ReceiptData) -> list[tuple[str, str]]:
             out.append(("", _lr(f"  discount {_rate(ln.discount_bp)}", f"-{_amt(ctx, ln.discount)}  ", w)))
     out.append(("", "-" * w))
     out.append(("", _lr("Subtotal", f"{_amt(ctx, r.subtotal)}", w)))
+    if r.ticket_discount:
+        out.append(("", _lr(f"Ticket discount {_rate(r.ticket_discount_bp)}", f"-{_amt(ctx, r.ticket_discount)}", w)))
     if r.discount:
         out.append(("", _lr("Discounts", f"-{_amt(ctx, r.discount)}", w)))
     out.append(("big", _lr("TOTAL", f"{_amt(ctx, r.total)} {cur}", w // 2)))

@@ -55,6 +55,22 @@ def test_receipt_bytes_two_rates_split_tender_euro(ctx, people, sold):
     assert _text(copy).count("*** COPY ***") == 2
 
 
+def test_receipt_ticket_discount_and_rounding(ctx, people):
+    make_products()
+    c = people["cashier"]
+    open_drawer(ctx, c)
+    ctx.config.set("cash.rounding_step", 5)
+    sale.scan(ctx, c, MILK)
+    sale.scan(ctx, c, WINE)
+    sale.discount_ticket(ctx, c, 500)              # 5 %: 0.06 + 0.45 -> total 9.67
+    st = tender.begin_tender(ctx, c)
+    assert (st.due, st.cash_due) == (967, 965)
+    r = tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 1000)])
+    t = _text(receipt.receipt_bytes(ctx, r.ticket_id))
+    assert "Ticket discount 5.00%" in t and "-0.51" in t
+    assert "Cash rounding" in t and "-0.02" in t and "Change" in t and "0.35" in t
+
+
 def test_receipt_needs_completed_sale(ctx, people, sold):
     from station.errors import NotFound
     with pytest.raises(NotFound):
