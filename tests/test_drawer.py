@@ -409,3 +409,40 @@ def test_failed_kick_is_journalled_and_shown_movement_kept(ctx, people, tmp_path
     assert CashMovement.get_by_id(m.id).amount == 100
     failed = [j for j in Journal.select().where(Journal.kind == "drawer.kick_failed")]
     assert len(failed) == 2 and "no-such-port" in json.loads(failed[0].data)["message"]
+
+
+def test_real_sales_in_x_and_z_reports(ctx, people):
+    """Through the sale service (engineer D's tender): a cash sale with change and
+    a card sale. The X report counts takings per tender method (no change), the
+    drawer expects float + cash due, and the Z report names the receipt range."""
+    from station import sale, tender
+    from tests.sale_helpers import MILK, WINE, make_products
+    carla = people["cashier"]
+    make_products()
+    s = drawer.open_session(ctx, carla, FLOAT)
+    sale.scan(ctx, carla, MILK)
+    sale.scan(ctx, carla, WINE)                          # 1.19 + 8.99 = 10.18
+    st = tender.begin_tender(ctx, carla)
+    r1 = tender.complete_sale(ctx, carla, st.idem_key, [tender.Payment("cash", st.due, 2000, "")])
+    assert r1.change == 2000 - st.due
+    sale.scan(ctx, carla, MILK)
+    st2 = tender.begin_tender(ctx, carla)
+    r2 = tender.complete_sale(ctx, carla, st2.idem_key, [tender.Payment("card", st2.due, None, "ref")])
+    x = drawer.x_report(ctx, carla)
+    by = {t["method"]: t for t in x["tenders"]}
+    assert by["cash"]["amount"] == r1.paid_cash and by["card"]["amount"] == r2.total
+    assert x["sales"]["count"] == 2 and x["sales"]["total"] == r1.total + r2.total
+    assert x["expected"] == 13500 + r1.paid_cash == drawer.expected_cash(s.id)
+    mv = {m["kind"]: m["amount"] for m in x["movements"]}
+    assert mv["sale"] == 2000 and mv["change"] == -r1.change
+    counted = 13500 + r1.paid_cash
+    z = drawer.close_session(ctx, carla, {1000: counted // 1000, 1: counted % 1000})
+    assert z.variance == 0
+    assert (z.data["sales"]["first_receipt"], z.data["sales"]["last_receipt"]) == (r1.receipt_no, r2.receipt_no)
+    # no sale after the close: the drawer is closed
+    sale.scan(ctx, carla, MILK)
+    st3 = tender.begin_tender(ctx, carla)
+    with pytest.raises(Conflict):
+        tender.complete_sale(ctx, carla, st3.idem_key, [tender.Payment("cash", st3.due, st3.due, "")])
+    assert drawer.expected_cash(s.id) == counted
+    assert all(r.ok for r in verify.run(ctx, ["drawer"]))
