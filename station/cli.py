@@ -50,6 +50,9 @@ def build_parser() -> Parser:
 
 
 def load_config(args) -> configmod.Config:
+    if getattr(args, "demo", False):   # the demo store: <data dir>/demo.db and its settings
+        from station.demo import demo_config
+        return demo_config(args.config, db=args.db, terminal=args.terminal)
     return configmod.load(args.config, overrides={"database.url": args.db, "terminal.id": args.terminal})
 
 
