@@ -446,3 +446,13 @@ def test_real_sales_in_x_and_z_reports(ctx, people):
         tender.complete_sale(ctx, carla, st3.idem_key, [tender.Payment("cash", st3.due, st3.due, "")])
     assert drawer.expected_cash(s.id) == counted
     assert all(r.ok for r in verify.run(ctx, ["drawer"]))
+
+
+def test_verify_catches_a_movement_slipped_into_a_closed_session(ctx, people):
+    carla = people["cashier"]
+    s = drawer.open_session(ctx, carla, FLOAT)
+    drawer.close_session(ctx, carla, FLOAT)
+    with ctx.db.atomic():
+        CashMovement.create(session=s.id, kind="sale", amount=500, user=carla.id)
+    bad = {r.name: r.problems for r in verify.run(ctx, ["drawer"]) if not r.ok}
+    assert "drawer.closed_unchanged" in bad and "drawer.expected_cash" in bad
