@@ -176,14 +176,14 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
     """Commit the sale of the ticket tendered under ``idem_key`` exactly once."""
     if not idem_key or not isinstance(idem_key, str):
         raise InvalidInput("no tender was started for this sale")
-    cash_p, other_p = _clean_payments(ctx, payments)
 
     def tx():
         t = dbmod.locked(Ticket.select().where(Ticket.idem_key == idem_key)).first()
         if t is None:
             raise NotFound("no sale is being tendered with this key (start the tender again)")
         if t.status == "completed":
-            return _stored_result(t)
+            return _stored_result(t)      # whatever payments come with the retry
+        cash_p, other_p = _clean_payments(ctx, payments)
         if t.status != "open":
             raise Conflict(f"the ticket was {t.status} meanwhile: nothing was charged")
         if t.terminal != ctx.terminal:
@@ -236,8 +236,8 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
                              "tenders": [{"method": p.method, "amount": p.amount} for p in other_p]
                              + ([{"method": "cash", "amount": cash_due, "tendered": tendered_cash}]
                                 if cash_p else [])})
-        return SaleResult(ticket_id=t.id, receipt_no=receipt_no, total=due, change=change, paid_cash=cash_due
-                          if cash_p else 0, duplicate=False, rounding=rounding, tendered_cash=tendered_cash,
+        return SaleResult(ticket_id=t.id, receipt_no=receipt_no, total=due, change=change,
+                          paid_cash=cash_due if cash_p else 0, duplicate=False, rounding=rounding, tendered_cash=tendered_cash,
                           session_id=session.id)
 
     try:

@@ -152,3 +152,63 @@ def test_two_terminals_race_for_parked_tickets(ctx, people, db_url, station_home
     assert sum(lost for _t, _w, lost, _e in got) == len(ids)
     assert sale.list_parked(ctx) == []
     assert Journal.select().where(Journal.kind == "sale.resumed").count() == len(ids)
+
+
+def _child_same_key(home, url, user_name, keys_in, out, barrier):
+    import sys
+    sys.path.insert(0, os.getcwd())
+    from tests.conftest import make_config
+    from station.context import open_station
+    from station import tender
+    from data.models import User
+    try:
+        ctx = open_station(make_config(home, url))     # the same terminal as the parent
+        user = User.get(User.name == user_name)
+        while True:
+            key = keys_in.get(timeout=60)
+            if key is None:
+                break
+            barrier.wait(30)
+            r = tender.complete_sale(ctx, user, key, [tender.Payment("cash", 2000)])
+            out.put((key, r.receipt_no, r.duplicate, None))
+    except BaseException:  # noqa: BLE001
+        import traceback
+        out.put((None, None, None, traceback.format_exc()))
+
+
+def test_same_key_from_two_processes_at_once(ctx, people, db_url, station_home):
+    """Double Enter that reaches the database twice at the same moment (two processes,
+    one key, released together by a barrier): one sale, one duplicate answer."""
+    from tests.sale_helpers import MILK, make_products, open_drawer
+    from data.models import CashMovement, Tender, Ticket
+    from station import sale, tender
+    make_products()
+    c = people["cashier"]
+    open_drawer(ctx, c)
+    spawn = mp.get_context("spawn")
+    out = spawn.Queue()
+    barrier = spawn.Barrier(2)
+    qs = [spawn.Queue(), spawn.Queue()]
+    ps = [spawn.Process(target=_child_same_key, args=(str(station_home), db_url, "carla", q, out, barrier))
+          for q in qs]
+    for p in ps:
+        p.start()
+    rounds = 15
+    try:
+        for i in range(rounds):
+            sale.scan(ctx, c, MILK)
+            key = tender.begin_tender(ctx, c).idem_key
+            for q in qs:
+                q.put(key)
+            got = [out.get(timeout=60) for _ in qs]
+            assert not [g[3] for g in got if g[3]], [g[3] for g in got if g[3]][0]
+            assert {g[1] for g in got} == {i + 1}              # the same receipt number for both
+            assert sorted(g[2] for g in got) == [False, True]  # exactly one recorded it
+    finally:
+        for q in qs:
+            q.put(None)
+        for p in ps:
+            p.join(30)
+    assert Ticket.select().where(Ticket.status == "completed").count() == rounds
+    assert Tender.select().count() == rounds
+    assert CashMovement.select().where(CashMovement.kind == "sale").count() == rounds

@@ -88,8 +88,9 @@ def test_double_complete_is_one_sale(ctx, shop):
     before = _snapshot()
     r2 = tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 1000)])
     r3 = tender.complete_sale(ctx, c, st.idem_key, [Payment("card", 899)])   # whatever is sent again
-    assert r2.duplicate and r3.duplicate and not r1.duplicate
-    for r in (r2, r3):
+    r4 = tender.complete_sale(ctx, c, st.idem_key, [Payment("bitcoin", -1)])
+    assert r2.duplicate and r3.duplicate and r4.duplicate and not r1.duplicate
+    for r in (r2, r3, r4):
         assert (r.ticket_id, r.receipt_no, r.total, r.change, r.paid_cash) == \
                (r1.ticket_id, r1.receipt_no, r1.total, r1.change, r1.paid_cash)
     assert _snapshot() == before
