@@ -456,3 +456,20 @@ def test_verify_catches_a_movement_slipped_into_a_closed_session(ctx, people):
         CashMovement.create(session=s.id, kind="sale", amount=500, user=carla.id)
     bad = {r.name: r.problems for r in verify.run(ctx, ["drawer"]) if not r.ok}
     assert "drawer.closed_unchanged" in bad and "drawer.expected_cash" in bad
+
+
+def test_overview_lists_every_drawer_once(ctx, people):
+    carla, sam = people["cashier"], people["supervisor"]
+    drawer.open_session(ctx, carla, FLOAT)
+    drawer.close_session(ctx, carla, FLOAT)
+    drawer.open_session(ctx, carla, {5000: 1})
+    ctx.config.set("terminal.id", "T2")
+    drawer.open_session(ctx, sam, {1000: 1})
+    drawer.close_session(ctx, sam, {1000: 1, 1: 3})
+    rows = {r.drawer: r for r in drawer.overview(ctx)}
+    assert set(rows) == {"T1", "T2"}
+    assert (rows["T1"].status, rows["T1"].cashier, rows["T1"].expected_cash) == ("open", "carla", 5000)
+    assert (rows["T2"].status, rows["T2"].counted, rows["T2"].variance, rows["T2"].z_number) == ("closed", 1003, 3, 1)
+    assert [s.id for s in drawer.list_sessions(ctx, drawer="T1")] == sorted(
+        [s.id for s in drawer.list_sessions(ctx, drawer="T1")], reverse=True)
+    assert len(drawer.list_sessions(ctx, drawer="T1")) == 2
