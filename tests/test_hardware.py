@@ -257,3 +257,11 @@ def test_escpos_import_keeps_logging_quiet():
     a, b = out.stdout.split()
     assert a == b, out
     assert logging  # imported for clarity
+
+
+def test_usb_without_pyusb_or_device_is_a_clear_error(capfd):
+    with pytest.raises(HardwareError, match="USB"):
+        tp.UsbTransport(0x04B8, 0x0202, 0.5).send(b"x")
+    import gc
+    gc.collect()
+    assert "Traceback" not in capfd.readouterr().err

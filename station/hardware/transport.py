@@ -217,15 +217,23 @@ class UsbTransport(Transport):
         return f"usb {self.vendor:04x}:{self.product:04x}"
 
     def send(self, data: bytes) -> None:
-        p = import_escpos_printer()
         try:
-            dev = p.Usb(self.vendor, self.product, timeout=int(self.timeout * 1000))
-            try:
-                dev._raw(data)
-            finally:
-                dev.close()
-        except Exception as e:  # DeviceNotFoundError, USBNotFoundError, usb.core.USBError, OSError
+            import usb.core  # noqa: F401,PLC0415 - pyusb, from python-escpos[usb]
+        except ImportError:
+            raise HardwareError("USB printing needs pyusb: install python-escpos[usb] "
+                                "(or use printer.kind = file with /dev/usb/lp0)") from None
+        p = import_escpos_printer()
+        dev = p.Usb(self.vendor, self.product, timeout=int(self.timeout * 1000))
+        try:
+            dev.open()
+            dev._raw(data)
+        except Exception as e:  # DeviceNotFoundError, usb.core.USBError, OSError
             raise HardwareError(f"USB printer {self.describe()[4:]} is not available: {_why(e)}") from None
+        finally:
+            try:
+                dev.close()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def from_config(cfg, *, port=None) -> Transport:
