@@ -172,3 +172,39 @@ def test_postings_racing_a_close_are_never_lost_nor_late(db_url, station_home):
     assert row.status == "closed" and row.expected_at_close == expected_at_close
     assert all(r.ok for r in verify.run(ctx, ["drawer"]))
     ctx.db.close()
+
+
+def test_postgres_unique_index_decides_an_open_race(db_url, backend, station_home):
+    """Deterministic version of the race on PostgreSQL: another terminal has
+    inserted an open session for the drawer but not committed yet, so our
+    pre-check sees nothing; our insert waits on the partial unique index and
+    fails when the other commits -> Conflict with a clear message, nothing kept."""
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE: the pre-check decides there")
+    import threading
+    import time
+    import psycopg2
+    from urllib.parse import urlparse
+    from station.context import open_station
+    from station import drawer
+    from station.errors import Conflict
+    from data.models import DenominationCount, DrawerSession
+    ctx = open_station(make_config(station_home, db_url), upgrade=True)
+    carla = add_user(ctx, "carla", "cashier", "1111")
+    bob = add_user(ctx, "bob", "cashier", "2222")
+    p = urlparse(db_url)
+    other = psycopg2.connect(host=p.hostname, port=p.port, user=p.username, dbname=p.path.lstrip("/"))
+    cur = other.cursor()
+    cur.execute("INSERT INTO drawer_session (drawer, terminal, cashier_id, status, opened_at, float_amount, "
+                "expected_cash) VALUES ('T1', 'T2', %s, 'open', now(), 0, 0)", (bob.id,))
+    timer = threading.Timer(0.7, other.commit)
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(Conflict, match="drawer T1 is already open for bob"):
+        drawer.open_session(ctx, carla, FLOAT, kick=False)
+    assert time.monotonic() - t0 >= 0.5          # it really waited on the index
+    timer.join()
+    other.close()
+    assert DrawerSession.select().count() == 1
+    assert DenominationCount.select().count() == 0
+    ctx.db.close()
