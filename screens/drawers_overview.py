@@ -16,9 +16,10 @@ from station import drawer as svc
 from station import permissions
 from station.errors import StationError
 
-COLUMNS = (("drawer", "Drawer", 8), ("terminal", "Term", 6), ("status", "Status", 6), ("cashier", "Cashier", 10),
-           ("opened", "Opened", 11), ("expected", "Expected", 10), ("counted", "Counted", 10),
-           ("variance", "Var.", 8), ("z", "Z", 4))
+#: (key, label, width): 9 columns + cell padding fit 80 columns with the scrollbar
+COLUMNS = (("drawer", "Drawer", 6), ("terminal", "Term", 5), ("status", "Status", 6), ("cashier", "Cashier", 9),
+           ("opened", "Opened", 5), ("expected", "Expected", 10), ("counted", "Counted", 10),
+           ("variance", "Var.", 8), ("z", "Z", 3))
 
 
 class DrawersOverviewScreen(Screen):
@@ -96,7 +97,7 @@ class DrawersOverviewScreen(Screen):
         expected = r.expected_cash if r.status == "open" else r.expected_at_close
         var = "-" if r.variance is None else (("+" if r.variance > 0 else "") + f(r.variance))
         return {"drawer": r.drawer, "terminal": r.terminal, "status": r.status, "cashier": r.cashier,
-                "opened": f"{r.opened_at:%m-%d %H:%M}", "expected": f(expected), "counted": f(r.counted),
+                "opened": f"{r.opened_at:%H:%M}", "expected": f(expected), "counted": f(r.counted),
                 "variance": var, "z": "-" if r.z_number is None else str(r.z_number)}
 
     def _fill(self, rows: list[svc.SessionView]) -> None:

@@ -289,3 +289,15 @@ async def test_no_sale_with_a_managers_approval_through_the_dialog(store):
         assert m.approval_id is not None and m.note == "customer asked"
         assert m.reason == ctx.config.values["drawer"]["reasons"][1]
         assert "No sale" in app.screen.last_message and "recorded" in app.screen.last_message
+
+
+async def test_overview_fits_80_columns(store):
+    from screens.drawers_overview import DrawersOverviewScreen
+    ctx, carla, sam = store
+    drawer.open_session(ctx, carla, {50000: 100})
+    app = Host(ctx, sam, DrawersOverviewScreen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        t = app.screen.query_one(DataTable)
+        assert t.virtual_size.width <= t.size.width, (t.virtual_size, t.size)
+        assert str(t.get_row("T1")[5]) == "50000.00"
