@@ -413,6 +413,31 @@ def no_sale(ctx, user, reason, note: str = "", approval=None) -> MovementView:
                      approval=approval)
 
 
+@dataclass
+class DropView:
+    movement_id: int
+    session_id: int
+    drawer: str
+    amount: int          # positive: what went to the safe
+    user: str
+    reason: str
+    note: str
+    created_at: _dt.datetime
+
+
+def list_drops(ctx, *, drawer: str | None = None, after_id: int = 0, limit: int = 500) -> list[DropView]:
+    """Cash drops to the safe, oldest first (for the treasury to receive them by
+    movement id; ``after_id`` continues from the last one received)."""
+    q = (CashMovement.select(CashMovement, DrawerSession.drawer, User.name.alias("user_name"))
+         .join(DrawerSession, on=(CashMovement.session == DrawerSession.id))
+         .switch(CashMovement).join(User, on=(CashMovement.user == User.id))
+         .where((CashMovement.kind == "drop") & (CashMovement.id > after_id)))
+    if drawer:
+        q = q.where(DrawerSession.drawer == drawer)
+    return [DropView(m.id, m.session_id, m.drawer, -m.amount, m.user_name, m.reason, m.note, m.created_at)
+            for m in q.order_by(CashMovement.id).limit(limit).objects()]
+
+
 # ------------------------------------------------------------------ open ---
 
 def open_session(ctx, user, counts, *, kick: bool = True) -> SessionView:

@@ -473,3 +473,18 @@ def test_overview_lists_every_drawer_once(ctx, people):
     assert [s.id for s in drawer.list_sessions(ctx, drawer="T1")] == sorted(
         [s.id for s in drawer.list_sessions(ctx, drawer="T1")], reverse=True)
     assert len(drawer.list_sessions(ctx, drawer="T1")) == 2
+
+
+def test_drops_are_listed_for_the_treasury(ctx, people):
+    carla, sam = people["cashier"], people["supervisor"]
+    drawer.open_session(ctx, carla, {5000: 4})
+    d1 = drawer.drop(ctx, carla, "50.00", "safe drop", "first bag")
+    ctx.config.set("terminal.id", "T2")
+    drawer.open_session(ctx, sam, {5000: 2})
+    d2 = drawer.drop(ctx, sam, 2500, "safe drop")
+    drops = drawer.list_drops(ctx)
+    assert [(d.movement_id, d.drawer, d.amount, d.user) for d in drops] == [
+        (d1.id, "T1", 5000, "carla"), (d2.id, "T2", 2500, "sam")]
+    assert drops[0].note == "first bag"
+    assert [d.movement_id for d in drawer.list_drops(ctx, after_id=d1.id)] == [d2.id]
+    assert [d.movement_id for d in drawer.list_drops(ctx, drawer="T1")] == [d1.id]
