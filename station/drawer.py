@@ -338,6 +338,9 @@ def post_cash(ctx, user, kind: str, amount: int, ticket_id=None, *, drawer: str 
     s = lock_open_session(ctx, drawer)
     if amount == 0:
         return Posting(s.id, None, s.expected_cash)
+    if kind == "refund" and -amount > s.expected_cash:
+        raise InvalidInput(f"a cash refund of {_fmt(ctx, -amount)} is more than the expected cash in the drawer "
+                           f"({_fmt(ctx, s.expected_cash)}): refund by another method or drop less")
     m, new = _insert_movement(s, user, kind, amount, ticket_id=ticket_id)
     return Posting(s.id, m.id, new)
 

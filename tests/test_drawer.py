@@ -212,6 +212,10 @@ def test_post_cash_refuses_without_open_session(ctx, people):
         drawer.post_cash(ctx, people["cashier"], "change", 100)
     with pytest.raises(InvalidInput):
         drawer.post_cash(ctx, people["cashier"], "paid_out", -100)
+    before = counts_snapshot()
+    with pytest.raises(InvalidInput, match="more than the expected cash"):
+        drawer.post_cash(ctx, people["cashier"], "refund", -13501)
+    assert counts_snapshot() == before
 
 
 def test_post_cash_rolls_back_with_the_callers_transaction(ctx, people):

@@ -83,6 +83,12 @@ def test_expected_cash_matches_independent_model(sqlite_ctx, seq):
             with ctx.db.atomic():
                 drawer.post_cash(ctx, mia, "sale", arg)
             model += arg
+        elif op == "refund" and arg > model:
+            try:
+                drawer.post_cash(ctx, mia, op, -arg)
+                raise AssertionError("a cash refund larger than the drawer was recorded")
+            except InvalidInput:
+                pass
         elif op in ("change", "refund"):
             drawer.post_cash(ctx, mia, op, -arg)
             model -= arg
