@@ -227,6 +227,7 @@ class DrawerScreen(Screen):
         Binding("f6", "movement('no_sale')", "No sale", id="drawer_no_sale"),
         Binding("f7", "x_report", "X report", id="drawer_x_report"),
         Binding("f9", "close_drawer", "Close", id="drawer_close"),
+        Binding("f10", "last_z", "Last Z", id="drawer_last_z"),
         Binding("escape", "back", "Back", id="drawer_back"),
     ]
 
@@ -410,6 +411,11 @@ class DrawerScreen(Screen):
 
     def show_x(self, data: dict) -> None:
         self.app.push_screen(ReportScreen(data, hide_expected=not sees_expected(self.ctx, self.user)))
+
+    def action_last_z(self) -> None:
+        """The drawer's last Z report from its stored row (a copy); F8 there reprints it."""
+        self._run(lambda: svc.z_report(self.ctx),
+                  lambda data: self.app.push_screen(ReportScreen(data, copy=True)))
 
     def action_close_drawer(self) -> None:
         if self.session is None:

@@ -164,6 +164,12 @@ async def test_drawer_screen_open_paid_in_no_sale_close(store):
         await pilot.press("escape")
         await pilot.pause()
         assert "No session open" in static_text(ds, "#drawer-state")
+        # F10: the last Z again, from the stored row, marked COPY
+        await pilot.press("f10")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportScreen)
+        text = static_text(app.screen, "#report-text")
+        assert "Z REPORT No 1" in text and "*** COPY ***" in text
 
 
 async def test_drawer_screen_close_with_variance_asks_for_a_manager(store):
