@@ -96,18 +96,18 @@ class SaleScreen(Screen):
     SaleScreen { layout: vertical; }
     SaleScreen #sale-top { height: 3; }
     SaleScreen #sale-scan { width: 1fr; }
-    SaleScreen #sale-busy { width: 26; height: 3; content-align: center middle; color: $warning; }
+    SaleScreen #sale-busy { width: 24; height: 3; content-align: center middle; color: $warning; }
     SaleScreen #sale-body { height: 1fr; }
     SaleScreen #sale-lines { width: 1fr; height: 1fr; }
     SaleScreen #sale-side { width: 24; height: 1fr; border-left: solid $primary; padding: 0 1; }
-    SaleScreen #sale-total-label { text-style: bold; }
-    SaleScreen #sale-total { color: $success; width: 1fr; }
-    SaleScreen #sale-totals { height: auto; }
-    SaleScreen #sale-misses-title { color: $error; margin-top: 1; }
-    SaleScreen #sale-misses { color: $error; height: auto; }
-    SaleScreen #sale-change-label { text-style: bold; color: $warning; margin-top: 1; }
-    SaleScreen #sale-change { color: $warning; width: 1fr; }
-    SaleScreen #sale-status { height: 1; }
+    SaleScreen #sale-total-label { text-style: bold; width: 1fr; }
+    SaleScreen #sale-total { color: $success; width: 1fr; height: 3; }
+    SaleScreen #sale-totals { height: 7; width: 1fr; }
+    SaleScreen #sale-change-label { text-style: bold; color: $warning; width: 1fr; }
+    SaleScreen #sale-change { color: $warning; width: 1fr; height: 3; }
+    SaleScreen #sale-misses-title { color: $error; width: 1fr; }
+    SaleScreen #sale-misses { color: $error; height: 1fr; width: 1fr; }
+    SaleScreen #sale-status { height: 1; width: 1fr; }
     SaleScreen #sale-status.error { color: $error; text-style: bold; }
     SaleScreen #sale-status.warning { color: $warning; }
     """
@@ -273,14 +273,18 @@ class SaleScreen(Screen):
         self.runner.finished(event.job)
         self._show_busy()
         job, error, result = event.job, event.error, event.result
-        if error is not None:
-            self._failed(job, error)
-            return
-        handler = getattr(self, f"_did_{job.kind}", None)
-        if handler is not None:
-            handler(job, result)
-        elif hasattr(result, "lines"):
-            self.show_ticket(result)
+        try:
+            if error is not None:
+                self._failed(job, error)
+                return
+            handler = getattr(self, f"_did_{job.kind}", None)
+            if handler is not None:
+                handler(job, result)
+            elif hasattr(result, "lines"):
+                self.show_ticket(result)
+        except Exception as e:  # noqa: BLE001 - a message, never a traceback on screen
+            self.log.error(f"sale screen: {job.kind} result not shown: {e!r}")
+            self.set_status(f"could not show the result: {error_text(e)}", "error")
 
     def _failed(self, job, error: BaseException) -> None:
         if isinstance(error, NeedsApproval):

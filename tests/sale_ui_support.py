@@ -21,12 +21,18 @@ PRODUCTS = [
 PENCIL, COLA, CHOC, ERASER = "4006381333931", "5449000000996", "4000417025005", "4006381333948"
 
 
+def catalog_record(rec: dict):
+    """A record for engineer A's ``catalog.import_records`` (texts in COLUMNS order)."""
+    from station import catalog
+    return tuple(rec.get(c, "") for c in catalog.COLUMNS)
+
+
 def add_products(ctx, extra: list[tuple] | None = None):
     from station import catalog
     rows = []
     for i, (sku, code, name, price, vat, unit) in enumerate(PRODUCTS + (extra or []), start=2):
-        rows.append((i, {"sku": sku, "barcode": code, "name": name, "price": price,
-                         "vat_rate": vat, "unit": unit, "category": "", "active": "1"}))
+        rows.append((i, catalog_record({"sku": sku, "barcode": code, "name": name, "price": price,
+                                        "vat_rate": vat, "unit": unit, "category": "", "active": "1"})))
     rep = catalog.import_records(ctx, rows, strict=True)
     assert rep.committed, rep.errors
 

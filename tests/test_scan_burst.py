@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input
 from data.models import TicketLine
 from screens.sale import SaleScreen
 from screens.widgets import GS, GS_SHOWN, ScanField
-from tests.sale_ui_support import add_products, make_app, type_burst, wait_for
+from tests.sale_ui_support import add_products, catalog_record, make_app, type_burst, wait_for
 
 
 class ScanHost(App):
@@ -144,9 +144,9 @@ async def test_changed_never_looks_anything_up(sqlite_ctx, monkeypatch):
 def big_store(sqlite_ctx):
     from station import catalog
     from tests.conftest import add_user
-    rows = [(i + 2, {"sku": f"B{i:04d}", "barcode": ean(i), "name": f"Burst item {i:03d}",
-                     "price": f"{1 + i % 7}.{i % 100:02d}", "vat_rate": "19" if i % 2 else "7",
-                     "unit": "pc", "category": "", "active": "1"}) for i in range(200)]
+    rows = [(i + 2, catalog_record({"sku": f"B{i:04d}", "barcode": ean(i), "name": f"Burst item {i:03d}",
+                                    "price": f"{1 + i % 7}.{i % 100:02d}", "vat_rate": "19" if i % 2 else "7",
+                                    "unit": "pc", "category": "", "active": "1"})) for i in range(200)]
     assert catalog.import_records(sqlite_ctx, rows, strict=True).committed
     user = add_user(sqlite_ctx, "carla", "cashier", "1111")
     return sqlite_ctx, user
