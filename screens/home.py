@@ -40,6 +40,7 @@ class HomeScreen(Screen):
 
     def refresh_info(self) -> None:
         from screens import AREA_KEYS
+        from screens.help import key_label
         app = self.app
         user = app.user
         ctx = app.ctx
@@ -48,14 +49,14 @@ class HomeScreen(Screen):
             return
         who = user.full_name or user.name
         self.query_one("#home-user", Static).update(
-            f"[b]{who}[/b]  ({user.name}, {user.role})")
+            f"[b]{who}[/b]   user {user.name}, role {user.role}")
         address = ", ".join(store.address)
         self.query_one("#home-where", Static).update(
             f"Terminal [b]{ctx.terminal}[/b]  drawer {ctx.drawer}\n{store.name}" + (f"\n{address}" if address else ""))
         lines = []
         for name, (key, label, _action) in AREA_KEYS.items():
             if app.may_open(name):
-                lines.append(f"  [b]{self.app.get_key_display(Binding(key, ''))}[/b]  {label}")
+                lines.append(f"  [b]{key_label(self.app, Binding(key, ''))}[/b]  {label}")
         lines.append("")
         lines.append("  [b]F8[/b]  Lock   [b]F9[/b]  Logout   [b]F10[/b]  Quit   [b]F1[/b]  Help")
         self.query_one("#home-areas", Static).update("\n".join(lines))
