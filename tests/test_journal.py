@@ -25,11 +25,18 @@ def _appender(home: str, url: str, terminal: str, n: int, go, q) -> None:
         from station.context import open_station
         from tests.conftest import make_config
         ctx = open_station(make_config(Path(home), url, **{"terminal.id": terminal}))
+        import random
+        import time
         go.wait(60)  # a Barrier: both children start appending together
+        t0 = time.time()
         for i in range(n):
             j.append("test.append", terminal=ctx.terminal, user=terminal, amount=i, ref=f"{terminal}-{i}")
+            # a till is not a tight loop: a short pause lets the other terminal at the
+            # lock (SQLite's busy handler backs off up to 100 ms, so a tight loop starves it)
+            time.sleep(random.random() * 0.003)
+        t1 = time.time()
         ctx.db.close()
-        q.put((terminal, "ok"))
+        q.put((terminal, ("ok", t0, t1)))
     except BaseException as e:  # report, never hang the parent
         q.put((terminal, f"{e.__class__.__name__}: {e}"))
 
@@ -46,7 +53,9 @@ def test_two_processes_append_one_unbroken_chain(ctx, station_home):
     results = dict(q.get(timeout=300) for _ in procs)
     for p in procs:
         p.join(60)
-    assert results == {"T1": "ok", "T2": "ok"}, results
+    assert {k: v[0] if isinstance(v, tuple) else v for k, v in results.items()} == {"T1": "ok", "T2": "ok"}, results
+    (_, a0, a1), (_, b0, b1) = results["T1"], results["T2"]
+    assert a0 < b1 and b0 < a1, "the two appenders did not run at the same time"
     rows = list(Journal.select(Journal.seq, Journal.prev_hash, Journal.hash, Journal.terminal, Journal.ref)
                 .order_by(Journal.seq).tuples())
     assert len(rows) == 2 * N_EACH
@@ -63,7 +72,7 @@ def test_two_processes_append_one_unbroken_chain(ctx, station_home):
         assert mine == list(range(N_EACH))
     # both really interleaved (otherwise the test proved nothing about concurrency)
     switches = sum(1 for a, b in zip(rows, rows[1:]) if a[3] != b[3])
-    assert switches > 1
+    assert switches > 2, switches
     assert check_chain(ctx) == []
 
 
