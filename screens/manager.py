@@ -65,6 +65,9 @@ class ManagerScreen(Screen):
         Binding("f7", "older", "Older", id="manager_older"),
         Binding("f8", "newer", "Newer", id="manager_newer"),
         Binding("escape", "back", "Back", id="manager_back"),
+        Binding("u", "user_op('unlock')", "Unlock user", id="manager_unlock"),
+        Binding("d", "user_op('disable')", "Disable user", id="manager_disable"),
+        Binding("e", "user_op('enable')", "Enable user", id="manager_enable"),
     ]
 
     def __init__(self) -> None:
@@ -226,15 +229,17 @@ class ManagerScreen(Screen):
         except Exception:
             return None
 
-    def on_key(self, event) -> None:
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "user_op":
+            try:
+                return self.query_one("#switcher", ContentSwitcher).current == "users"
+            except Exception:
+                return False
+        return True
+
+    def action_user_op(self, op: str) -> None:
         if self.query_one("#switcher", ContentSwitcher).current != "users":
             return
-        if self.focused is not self.query_one("#users-table", DataTable):
-            return
-        op = {"u": "unlock", "d": "disable", "e": "enable"}.get(event.key)
-        if op is None:
-            return
-        event.stop()
         name = self.selected_user()
         if name is None:
             return
@@ -270,6 +275,7 @@ class ManagerScreen(Screen):
     # ----------------------------------------------------------- actions ---
     def action_show(self, pane: str) -> None:
         self.query_one("#switcher", ContentSwitcher).current = pane
+        self.refresh_bindings()
         if pane == "users":
             self.load_users()
             self.query_one("#users-table", DataTable).focus()
