@@ -332,7 +332,8 @@ class KeyFooter(Footer):
     every action key of a screen is visible at 80 columns."""
 
     DEFAULT_CSS = """
-    KeyFooter { layout: grid; grid-columns: 1fr; grid-rows: 1; height: 2; }
+    KeyFooter { layout: grid; grid-columns: auto; grid-rows: 1; height: 2; }
+    KeyFooter.-compact FooterKey { margin: 0; padding: 0 1 0 0; }
     """
 
     def __init__(self, rows: int = 2, **kwargs) -> None:

@@ -62,12 +62,36 @@ class HostApp(App):
 
 
 def make_app(ctx, user):
-    """Engineer A's StationApp when it is there (user logged in), else HostApp."""
+    """Engineer A's StationApp (``app.user`` logged in, the "sale" area opened
+    through ``open_area``) when it is there, else the minimal HostApp. Tests wait
+    for the sale screen with :func:`sale_screen`."""
     try:
-        from screens.app import StationApp  # noqa: F401
+        from screens.app import StationApp
     except ImportError:
         return HostApp(ctx, user)
-    return HostApp(ctx, user)
+
+    import screens.app as app_module
+    from pathlib import Path
+
+    class StationHost(StationApp):
+        CSS_PATH = str(Path(app_module.__file__).parent / StationApp.CSS_PATH)
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(self._enter)
+
+        def _enter(self) -> None:
+            self.login_done(user)
+            self.open_area("sale")
+
+    return StationHost(ctx)
+
+
+async def sale_screen(pilot, timeout: float = 10.0):
+    from screens.sale import SaleScreen
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SaleScreen), timeout, "the sale screen")
+    s = pilot.app.screen
+    await wait_for(pilot, lambda: s.runner.pending == 0, timeout, "the ticket restore")
+    return s
 
 
 def key_events(code: str, suffix: str = "enter"):

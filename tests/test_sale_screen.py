@@ -8,7 +8,7 @@ from data.models import Ticket, TicketLine
 from screens.sale import SaleScreen
 from screens.widgets import ScanField
 from tests.sale_ui_support import (
-    CHOC, COLA, ERASER, PENCIL, add_products, make_app, type_burst, wait_for,
+    CHOC, COLA, ERASER, PENCIL, add_products, make_app, sale_screen, type_burst, wait_for,
 )
 
 
@@ -19,12 +19,6 @@ def store(sqlite_ctx):
     cashier = add_user(sqlite_ctx, "carla", "cashier", "1111")
     manager = add_user(sqlite_ctx, "mia", "manager", "3333")
     return sqlite_ctx, cashier, manager
-
-
-def sale_screen(app) -> SaleScreen:
-    s = app.screen
-    assert isinstance(s, SaleScreen), s
-    return s
 
 
 async def settle(pilot, screen, timeout=10):
@@ -46,7 +40,7 @@ async def test_scan_adds_lines_and_totals(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         assert app.focused is s.query_one(ScanField)
         for code in (PENCIL, COLA, PENCIL, CHOC):
@@ -71,7 +65,7 @@ async def test_unknown_and_invalid_codes_go_to_the_miss_list(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         rung = bells(app)
         await settle(pilot, s)
         await scan(pilot, s, PENCIL)
@@ -100,7 +94,7 @@ async def test_quantity_star_code_and_quantity_key(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         await scan(pilot, s, "3*" + PENCIL)
         await scan(pilot, s, COLA)
@@ -131,7 +125,7 @@ async def test_void_line(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         for c in (PENCIL, COLA, CHOC):
             await scan(pilot, s, c)
@@ -153,7 +147,7 @@ async def test_search_and_pick(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
@@ -181,7 +175,7 @@ async def test_park_and_resume(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         await scan(pilot, s, PENCIL)
         await scan(pilot, s, COLA)
@@ -212,7 +206,7 @@ async def test_open_ticket_restored_on_mount(store):
     sale.scan(ctx, cashier, "2*" + COLA)
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         assert [(r[1], r[2]) for r in table_rows(s)] == [("Pencil HB", "1"), ("Cola 0.5l", "2")]
         assert s.view.total == 120 + 298
@@ -226,7 +220,7 @@ async def test_price_override_needs_a_manager(store):
     ctx.config.set("security.totp_roles", [])      # PIN-only approvers for this test
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         await scan(pilot, s, PENCIL)
         await pilot.press("f5")
@@ -255,7 +249,7 @@ async def test_line_discount_within_the_cashier_limit(store):
     ctx, cashier, _ = store
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = sale_screen(app)
+        s = await sale_screen(pilot)
         await settle(pilot, s)
         await scan(pilot, s, "10*" + PENCIL)
         await pilot.press("f6")

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input
 from data.models import TicketLine
 from screens.sale import SaleScreen
 from screens.widgets import GS, GS_SHOWN, ScanField
-from tests.sale_ui_support import add_products, catalog_record, make_app, type_burst, wait_for
+from tests.sale_ui_support import add_products, catalog_record, make_app, sale_screen, type_burst, wait_for
 
 
 class ScanHost(App):
@@ -124,8 +124,7 @@ async def test_changed_never_looks_anything_up(sqlite_ctx, monkeypatch):
     monkeypatch.setattr(sale, "scan", lambda *a, **k: (calls.append(a[2]), real(*a, **k))[1])
     app = make_app(sqlite_ctx, user)
     async with app.run_test() as pilot:
-        s = app.screen
-        await wait_for(pilot, lambda: s.runner.pending == 0)
+        s = await sale_screen(pilot)
         for ch in "40063813339":
             app.post_message(events.Key(ch, ch))
         await pilot.pause()
@@ -161,9 +160,7 @@ async def test_200_scans_burst_land_as_200_lines_in_order(big_store):
     codes = [ean(i) for i in range(200)]
     app = make_app(ctx, user)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = app.screen
-        assert isinstance(s, SaleScreen)
-        await wait_for(pilot, lambda: s.runner.pending == 0)
+        s = await sale_screen(pilot)
         t = type_burst(app, codes, suffix="enter", char_delay=0.002)
         while t.is_alive():
             await asyncio.sleep(0.05)
@@ -191,8 +188,7 @@ async def test_burst_of_20_while_each_lookup_takes_300ms(big_store, monkeypatch)
     codes = [ean(i) for i in (5, 3, 9, 3, 1, 0, 199, 42, 42, 42, 7, 8, 100, 101, 5, 6, 150, 2, 77, 3)]
     app = make_app(ctx, user)
     async with app.run_test(size=(80, 24)) as pilot:
-        s = app.screen
-        await wait_for(pilot, lambda: s.runner.pending == 0)
+        s = await sale_screen(pilot)
         ticks: list[float] = []
         timer = app.set_interval(0.05, lambda: ticks.append(time.monotonic()))
         busy_seen: list[str] = []

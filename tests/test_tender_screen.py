@@ -10,7 +10,9 @@ from data.models import CashMovement, Tender, Ticket
 from screens.sale import SaleScreen
 from screens.tender import TenderScreen
 from screens.widgets import PromptDialog
-from tests.sale_ui_support import COLA, PENCIL, add_products, make_app, open_drawer, type_burst, wait_for
+from tests.sale_ui_support import (
+    COLA, PENCIL, add_products, make_app, open_drawer, sale_screen, type_burst, wait_for,
+)
 
 
 @pytest.fixture
@@ -23,9 +25,7 @@ def store(sqlite_ctx):
 
 
 async def ring_up(pilot, codes=(PENCIL, COLA)) -> SaleScreen:
-    s = pilot.app.screen
-    assert isinstance(s, SaleScreen)
-    await wait_for(pilot, lambda: s.runner.pending == 0)
+    s = await sale_screen(pilot)
     type_burst(pilot.app, list(codes), char_delay=0).join()
     await wait_for(pilot, lambda: s.runner.pending == 0 and s.view is not None
                    and len(s.view.lines) >= 1)
