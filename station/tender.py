@@ -210,8 +210,14 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
         change = tendered_cash - cash_due if cash_p else 0
         rounding = cash_due - rest if cash_p else 0
 
-        # the drawer session row (lock), then the receipt counter, then the journal
-        session = drawer.lock_open_session(ctx)
+        # the drawer session row (locked by post_cash / lock_open_session: refused when
+        # no session is open), then the receipt counter, then the journal
+        if cash_p:
+            session_id = drawer.post_cash(ctx, user, "sale", tendered_cash, t.id).session_id
+            if change:
+                drawer.post_cash(ctx, user, "change", -change, t.id)
+        else:
+            session_id = drawer.lock_open_session(ctx).id
         receipt_no = _next_receipt_no(ctx.terminal)
         for p in other_p:
             Tender.create(ticket=t.id, method=p.method, amount=p.amount, tendered=p.amount, change=0,
@@ -219,18 +225,15 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
         if cash_p:
             Tender.create(ticket=t.id, method="cash", amount=cash_due, tendered=tendered_cash, change=change,
                           reference="")
-            drawer.post_cash(ctx, user, "sale", tendered_cash, t.id)
-            if change:
-                drawer.post_cash(ctx, user, "change", -change, t.id)
         now = utcnow()
-        n = (Ticket.update(status="completed", session=session.id, receipt_no=receipt_no,
+        n = (Ticket.update(status="completed", session=session_id, receipt_no=receipt_no,
                            subtotal=tot.subtotal, tax_total=tot.tax_total, total=due, rounding=rounding,
                            ticket_discount=tot.ticket_discount, cashier=user.id, completed_at=now, updated_at=now)
              .where((Ticket.id == t.id) & (Ticket.status == "open")).execute())
         if n != 1:
             raise Conflict("the ticket changed meanwhile: nothing was charged")
         journal.append("sale.completed", terminal=ctx.terminal, user=user, amount=due, ref=str(receipt_no),
-                       data={"ticket": t.id, "receipt_no": receipt_no, "session": session.id,
+                       data={"ticket": t.id, "receipt_no": receipt_no, "session": session_id,
                              "subtotal": tot.subtotal, "taxes": {str(k): v for k, v in tot.taxes.items()},
                              "discount": tot.discount, "rounding": rounding, "change": change,
                              "tenders": [{"method": p.method, "amount": p.amount} for p in other_p]
@@ -238,7 +241,7 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
                                 if cash_p else [])})
         return SaleResult(ticket_id=t.id, receipt_no=receipt_no, total=due, change=change,
                           paid_cash=cash_due if cash_p else 0, duplicate=False, rounding=rounding, tendered_cash=tendered_cash,
-                          session_id=session.id)
+                          session_id=session_id)
 
     try:
         return sale.run_write(tx)
