@@ -1,7 +1,7 @@
 """Child process for tests/test_crash_restart.py (engineer E).
 
-Runs the REAL station app screens (screens.sale.SaleScreen -> TenderScreen) with
-``App.run()`` on a pseudo-terminal that the parent test types into, on the real
+Runs the REAL station app (screens.app.StationApp, logged in, the sale area:
+SaleScreen -> TenderScreen) with ``App.run()`` on a pseudo-terminal that the parent test types into, on the real
 store. The services it calls are wrapped only to REPORT (one JSON line per event,
 appended to a report file and flushed, so a SIGKILL loses nothing written) what
 the screen asked for and what it got back; their behaviour is untouched.
@@ -68,8 +68,8 @@ def main() -> None:
     sale.scan, sale.current_ticket = scan, current_ticket
     tender.begin_tender, tender.complete_sale = begin_tender, complete_sale
 
-    from tests.sale_ui_support import HostApp
-    HostApp(ctx, user).run()
+    from tests.sale_ui_support import make_app
+    make_app(ctx, user).run()   # engineer A's StationApp, logged in, sale area
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def drive(child: Child, rng: random.Random, mode: str, restored) -> None:
             return
         child.type(F3)   # exact cash: the payment covers the sale, the screen commits
         if mode == "commit":
-            after(lambda ev: count("commit_start")(ev) > c0, 0.04)
+            after(lambda ev: count("commit_start")(ev) > c0, 0.06)
             return
         if mode == "after_commit" and sale_no == 0:
             after(lambda ev: count("commit_done")(ev) > c0, 0.08)
