@@ -5,10 +5,9 @@ import pytest
 from textual.widgets import DataTable
 
 from data.models import Ticket, TicketLine
-from screens.sale import SaleScreen
 from screens.widgets import ScanField
 from tests.sale_ui_support import (
-    CHOC, COLA, ERASER, PENCIL, add_products, make_app, sale_screen, type_burst, wait_for,
+    CHOC, COLA, PENCIL, add_products, make_app, sale_screen, type_burst, wait_for,
 )
 
 

@@ -14,7 +14,6 @@ from textual.app import App
 from textual.widgets import DataTable, Input
 
 from data.models import TicketLine
-from screens.sale import SaleScreen
 from screens.widgets import GS, GS_SHOWN, ScanField
 from tests.sale_ui_support import add_products, catalog_record, make_app, sale_screen, type_burst, wait_for
 
@@ -76,30 +75,28 @@ async def test_unconfigured_suffixes():
 
 
 async def test_group_separator_rule():
+    """GS (0x1D): leading/trailing = FNC1 markers, dropped; inner = GS1 field
+    separator, kept (shown as the GS symbol, posted as 0x1D)."""
     app = ScanHost(["enter"])
     async with app.run_test() as pilot:
+        field = app.query_one("#scan", ScanField)
+
         def gs():
             app.post_message(events.Key("ctrl+right_square_bracket", GS))
 
-        gs()  # leading GS (FNC1): dropped
-        type_burst(app, ["0104012345678901"], suffix="tab").join()  # tab not a suffix here... typed into field
-        await pilot.pause()
-        field = app.query_one("#scan", ScanField)
-        field.focus()
-        await pilot.pause()
-        field.value = ""
         gs()
         for ch in "0104012345678901":
             app.post_message(events.Key(ch, ch))
-        gs()  # inner GS: kept, shown as the GS symbol
+        gs()
         for ch in "10ABC":
             app.post_message(events.Key(ch, ch))
         await pilot.pause()
         assert field.value == "0104012345678901" + GS_SHOWN + "10ABC"
-        gs()  # trailing GS then Enter: dropped
+        gs()
         app.post_message(events.Key("enter", "\r"))
         await pilot.pause()
         assert app.got == ["0104012345678901" + GS + "10ABC"]
+        assert field.value == ""
 
 
 async def test_paste_takes_first_line_and_does_not_submit():
