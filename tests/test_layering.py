@@ -1,0 +1,93 @@
+"""Layers: screens -> station -> data, never back. ``station`` and ``data``
+import neither textual nor screens: checked in a fresh interpreter (what is in
+sys.modules after importing every module) and statically over the source."""
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("textual", "screens")
+#: the composition root: ``station`` starts the UI by module name in exactly one place
+ALLOWED_DYNAMIC = {("station/cli_core.py", "screens.app")}
+
+
+def core_modules() -> list[str]:
+    mods = []
+    for pkg in ("station", "data"):
+        for f in sorted((ROOT / pkg).rglob("*.py")):
+            rel = f.relative_to(ROOT).with_suffix("")
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods.append(".".join(parts))
+    return mods
+
+
+def test_core_modules_exist():
+    mods = core_modules()
+    for m in ("station.catalog", "station.cli_core", "station.cli", "data.models", "data.db"):
+        assert m in mods
+
+
+def test_importing_station_and_data_loads_no_textual_or_screens():
+    code = (
+        "import importlib, json, sys\n"
+        f"mods = {core_modules()!r}\n"
+        "for m in mods: importlib.import_module(m)\n"
+        "from station import cli; cli.build_parser()\n"   # every CLI module registers itself
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('textual', 'screens'))\n"
+        "print(json.dumps(bad))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def _imports(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Call):
+            # importlib.import_module("x") / __import__("x") with a literal or a module constant
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name in ("import_module", "__import__") and node.args:
+                a = node.args[0]
+                if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    yield node.lineno, a.value
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            v = node.value
+            if v.split(".")[0] in FORBIDDEN and v.replace(".", "").replace("_", "").isalnum() and "." in v:
+                yield node.lineno, v   # a module name kept in a string, e.g. UI_ENTRY
+
+
+def test_no_forbidden_import_statically():
+    problems = []
+    for pkg in ("station", "data"):
+        for f in sorted((ROOT / pkg).rglob("*.py")):
+            rel = f.relative_to(ROOT).as_posix()
+            tree = ast.parse(f.read_text(encoding="utf-8"), filename=rel)
+            for line, mod in _imports(tree):
+                if mod.split(".")[0] in FORBIDDEN and (rel, mod) not in ALLOWED_DYNAMIC:
+                    problems.append(f"{rel}:{line} imports {mod}")
+    assert problems == []
+
+
+def test_the_static_check_catches_a_violation():
+    tree = ast.parse("def f():\n    from textual.app import App\nimport screens.sale\n"
+                     "import importlib\nimportlib.import_module('textual.widgets')\n")
+    assert sorted(m for _l, m in _imports(tree)) == ["importlib", "screens.sale", "textual.app",
+                                                     "textual.widgets", "textual.widgets"]
+
+
+def test_data_does_not_import_station():
+    for f in sorted((ROOT / "data").rglob("*.py")):
+        for _line, mod in _imports(ast.parse(f.read_text(encoding="utf-8"))):
+            assert mod.split(".")[0] != "station", f"{f.name} imports {mod}"
