@@ -124,8 +124,9 @@ class SaleScreen(Screen):
         Binding("f10", "tender", "Tender", id="sale_tender"),
         Binding("f11", "void_ticket", "Void all", id="sale_void_ticket"),
         Binding("f12", "reprint", "Reprint", id="sale_reprint"),
-        Binding("up", "line_up", "Line up", show=False, id="sale_line_up"),
-        Binding("down", "line_down", "Line down", show=False, id="sale_line_down"),
+        # priority: the scan field (an Input) binds up/down too; here they select a line
+        Binding("up", "line_up", "Line up", show=False, priority=True, id="sale_line_up"),
+        Binding("down", "line_down", "Line down", show=False, priority=True, id="sale_line_down"),
         Binding("escape", "back", "Back", id="sale_back"),
     ]
 

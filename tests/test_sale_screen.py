@@ -5,6 +5,7 @@ import pytest
 from textual.widgets import DataTable
 
 from data.models import Ticket, TicketLine
+from screens.sale import SaleScreen
 from screens.widgets import ScanField
 from tests.sale_ui_support import (
     CHOC, COLA, PENCIL, add_products, make_app, sale_screen, type_burst, wait_for,
@@ -257,3 +258,47 @@ async def test_line_discount_within_the_cashier_limit(store):
         await wait_for(pilot, lambda: app.screen is s)
         await settle(pilot, s)
         assert s.view.total == 1200 - 60
+
+
+SALE_IDS = {"sale_search", "sale_quantity", "sale_void_line", "sale_price_override", "sale_discount_line",
+            "sale_discount_ticket", "sale_park", "sale_resume", "sale_tender", "sale_void_ticket",
+            "sale_reprint", "sale_line_up", "sale_line_down", "sale_back"}
+
+
+async def test_every_key_has_an_id_in_help_and_footer(store):
+    from textual.widgets import Footer
+    from screens.help import HelpScreen
+    ctx, cashier, _ = store
+    assert {b.id for b in SaleScreen.BINDINGS} == SALE_IDS
+    for b in SaleScreen.BINDINGS:      # F-keys and plain keys only (they survive SSH)
+        assert not any(k.startswith(("ctrl+", "alt+", "shift+")) for k in b.key.split(","))
+    app = make_app(ctx, cashier)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await sale_screen(pilot)
+        footer = s.query_one(Footer)
+        shown = {b.id for b in SaleScreen.BINDINGS if b.show}
+        keys_in_footer = {w.key for w in footer.query("FooterKey")}
+        assert {b.key for b in SaleScreen.BINDINGS if b.show} <= keys_in_footer
+        for w in footer.query("FooterKey"):   # all visible at 80 columns
+            assert w.region.right <= 80 and w.region.width >= len(w.description) + 2
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        ids = {row[2] for row in app.screen.rows}
+        assert SALE_IDS <= ids and shown <= ids
+
+
+async def test_keymap_remaps_a_sale_key(store):
+    from screens.tender import TenderScreen
+    ctx, cashier, _ = store
+    ctx.config.set("keymap.bindings", {"sale_tender": "pagedown"})
+    from tests.sale_ui_support import open_drawer
+    open_drawer(ctx, cashier)
+    app = make_app(ctx, cashier)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await sale_screen(pilot)
+        await scan(pilot, s, PENCIL)
+        await pilot.press("f10")                  # no longer the tender key
+        await pilot.pause()
+        assert app.screen is s
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: isinstance(app.screen, TenderScreen), what="tender via remapped key")
