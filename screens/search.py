@@ -35,10 +35,11 @@ class SearchScreen(ModalScreen):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="search_cancel"),
-        Binding("down", "move(1)", "Next", show=False, id="search_down"),
-        Binding("up", "move(-1)", "Previous", show=False, id="search_up"),
-        Binding("pagedown", "move(10)", "Page down", show=False, id="search_page_down"),
-        Binding("pageup", "move(-10)", "Page up", show=False, id="search_page_up"),
+        # priority: the text field (an Input) binds these keys too
+        Binding("down", "move(1)", "Next", priority=True, id="search_down"),
+        Binding("up", "move(-1)", "Previous", priority=True, id="search_up"),
+        Binding("pagedown", "move(10)", "Page down", show=False, priority=True, id="search_page_down"),
+        Binding("pageup", "move(-10)", "Page up", show=False, priority=True, id="search_page_up"),
     ]
 
     def __init__(self, text: str = "") -> None:

@@ -168,6 +168,24 @@ async def test_search_and_pick(store):
         await settle(pilot, s)
         assert [r[1] for r in table_rows(s)] == ["Pencil HB"]
         assert app.focused is s.query_one(ScanField)
+        # arrows move in the results, Enter picks the highlighted one
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        srch = app.screen
+        await pilot.press("c")
+        await wait_for(pilot, lambda: srch.searched_for == "c")
+        assert [r[1] for r in srch.results] == ["Cola 0.5l", "Dark Chocolate"]
+        await pilot.press("down", "down", "up", "down", "enter")
+        await wait_for(pilot, lambda: app.screen is s)
+        await settle(pilot, s)
+        assert [r[1] for r in table_rows(s)] == ["Pencil HB", "Dark Chocolate"]
+        # Escape cancels: nothing added
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        await pilot.press("b", "escape")
+        await wait_for(pilot, lambda: app.screen is s)
+        await settle(pilot, s)
+        assert len(table_rows(s)) == 2
 
 
 async def test_park_and_resume(store):
