@@ -112,6 +112,29 @@ async def test_split_cash_and_card(store):
     assert tk.total == 269
 
 
+async def test_voucher_then_exact_cash(store):
+    ctx, user = store
+    app = make_app(ctx, user)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ring_up(pilot)
+        t = await to_tender(pilot)
+        await pilot.press("2", "f5")              # the one other method: voucher
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+        await pilot.press("V", "1", "enter")
+        await wait_for(pilot, lambda: app.screen is t)
+        assert [(p.method, p.amount, p.reference) for p in t.payments] == [("voucher", 200, "V1")]
+        await pilot.press("f9")                   # undo it, then again
+        assert t.payments == []
+        await pilot.press("2", "f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+        await pilot.press("V", "2", "enter")
+        await wait_for(pilot, lambda: app.screen is t)
+        await pilot.press("f3")                   # exact cash for the rest
+        await back_on_sale(pilot)
+    rows = sorted((x.method, x.amount, x.reference) for x in Tender.select())
+    assert rows == [("cash", 69, ""), ("voucher", 200, "V2")]
+
+
 async def test_cash_rounding_shown(store):
     ctx, user = store
     ctx.config.set("cash.rounding_step", 5)
