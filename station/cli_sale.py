@@ -40,8 +40,8 @@ def cmd_reprint(args) -> int:
             print(f"receipt {args.number} (copy): {len(data)} bytes written to {os.path.abspath(args.out)}")
         return 0
     res = printing.reprint(ctx, None, args.number, args.receipt_terminal)
-    if not res.ok:
-        raise Unavailable(res.message)
+    if not res.ok or res.skipped:
+        raise Unavailable(res.message + ("; use --out FILE to get the bytes" if res.skipped else ""))
     print(res.message)
     return 0
 

@@ -40,6 +40,7 @@ class PrintResult:
     copy: bool = False
     kicked: bool | None = None       # None: no kick asked
     kick_message: str = ""
+    skipped: bool = False            # printer.kind = none: nothing was sent (not a failure)
 
 
 @dataclass
@@ -85,6 +86,10 @@ def print_now(ctx, ticket_id: int, *, kick: bool = False, copy: bool = False, us
         if kick:
             kicked, kick_msg = _kick(ctx, user, t)
         data = receipt.receipt_bytes(ctx, ticket_id, copy=copy)
+        if ctx.config.printer.kind == "none":
+            return PrintResult(True, f"receipt {receipt_no} not printed: no printer is configured "
+                               f"(printer.kind = none)", ticket_id, receipt_no, copy, kicked, kick_msg,
+                               skipped=True)
         where = send_bytes(ctx, data)
         res = PrintResult(True, f"receipt {receipt_no}{' (copy)' if copy else ''} printed on {where}",
                           ticket_id, receipt_no, copy, kicked, kick_msg)

@@ -109,7 +109,16 @@ def _closed_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("kind", ["missing-folder", "closed-port", "serial-missing", "none"])
+def test_no_printer_configured_is_not_a_failure(ctx, people, sold):
+    p, got = _printer(ctx)
+    p.submit_receipt(ctx, sold.ticket_id, kick=True, user=people["cashier"])
+    assert p.wait_idle(10)
+    assert got[0].ok and got[0].skipped and "printer.kind = none" in got[0].message
+    assert Journal.select().where(Journal.kind.startswith("receipt.")).count() == 0
+    p.stop()
+
+
+@pytest.mark.parametrize("kind", ["missing-folder", "closed-port", "serial-missing", "usb-missing"])
 def test_printer_absent_sale_kept_warning_and_reprint(ctx, people, sold, tmp_path, kind):
     c = people["cashier"]
     if kind == "missing-folder":
@@ -122,6 +131,10 @@ def test_printer_absent_sale_kept_warning_and_reprint(ctx, people, sold, tmp_pat
     elif kind == "serial-missing":
         ctx.config.set("printer.kind", "serial")
         ctx.config.set("printer.device", str(tmp_path / "ttyUSB9"))
+    elif kind == "usb-missing":
+        ctx.config.set("printer.kind", "usb")
+        ctx.config.set("printer.usb_vendor", 0x04B8)
+        ctx.config.set("printer.usb_product", 0x0E15)
     p, got = _printer(ctx)
     t0 = time.monotonic()
     p.submit_receipt(ctx, sold.ticket_id, kick=True, user=c)
