@@ -307,3 +307,46 @@ async def test_overview_fits_80_columns(store):
         t = app.screen.query_one(DataTable)
         assert t.virtual_size.width <= t.size.width, (t.virtual_size, t.size)
         assert str(t.get_row("T1")[5]) == "50000.00"
+
+
+async def test_drawer_areas_through_the_app_shell(store):
+    """Log in on the real StationApp, open the drawer area from the home screen
+    (F3), open a session, go back; a supervisor opens 'All drawers' (F4)."""
+    from screens.app import StationApp
+    from screens.drawer import DrawerScreen
+    from screens.drawers_overview import DrawersOverviewScreen
+    ctx, carla, sam = store
+
+    async def login(pilot, name, pin):
+        await settle(pilot)
+        await type_text(pilot, name)
+        await pilot.press("enter")
+        await type_text(pilot, pin)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    app = StationApp(ctx)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "carla", "1111")
+        assert app.user is not None and app.user.name == "carla"
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, DrawerScreen)
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press("enter", "enter", "enter", "3", "f10")
+        await settle(pilot)
+        assert drawer.current_session(ctx).float_amount == 15000
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, DrawerScreen)
+        await pilot.press("f4")            # a cashier has no 'All drawers'
+        await settle(pilot)
+        assert not isinstance(app.screen, DrawersOverviewScreen)
+    app = StationApp(ctx)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sam", "2222")
+        await pilot.press("f4")
+        await settle(pilot)
+        assert isinstance(app.screen, DrawersOverviewScreen)
+        assert app.screen.query_one(DataTable).row_count == 1
