@@ -442,6 +442,23 @@ def _add(ctx, user, ticket: Ticket, product: Product, qty: int, unit_price: int,
     return ln
 
 
+def resolve_code(ctx, code: str, qty: int | None):
+    """(product, qty, unit price, mergeable) for a scanned code, or NotFound /
+    InvalidInput. Read-only: runs before the write transaction (a short lock)."""
+    prod = _lookup_barcode(code)
+    if prod is not None:
+        return prod, (1000 if qty is None else qty), prod.price, True
+    emb = _embedded(ctx, code)
+    if emb is None:
+        if code.isdigit() and len(code) in (8, 12, 13, 14) and not gtin_valid(code):
+            raise InvalidInput(f"{code}: wrong check digit (scan it again)")
+        raise NotFound(f"unknown barcode {code}")
+    prod, q, price, kind = emb
+    if kind == "weight" and qty is not None:
+        raise InvalidInput("a weighed item carries its own weight: scan it without N*")
+    return prod, (q if qty is None else qty), price, kind == "price"
+
+
 def scan(ctx, user, code: str) -> TicketView:
     """Ring up what was scanned or typed (see the module doc). Unknown or invalid:
     NotFound / InvalidInput and nothing changes."""
@@ -450,31 +467,16 @@ def scan(ctx, user, code: str) -> TicketView:
         raise InvalidInput("nothing was scanned")
     if len(code) > 64:
         raise InvalidInput("the code is too long to be a barcode")
+    prod, q, price, mergeable = resolve_code(ctx, code, qty)
 
     def tx():
         authority.require(ctx, user, "sale.ring_up")
-        prod = _lookup_barcode(code)
-        if prod is not None:
-            q = 1000 if qty is None else qty
-            mergeable = True
-            price = prod.price
-        else:
-            emb = _embedded(ctx, code)
-            if emb is None:
-                if code.isdigit() and len(code) in (8, 12, 13, 14) and not gtin_valid(code):
-                    raise InvalidInput(f"{code}: wrong check digit (scan it again)")
-                raise NotFound(f"unknown barcode {code}")
-            prod, q, price, kind = emb
-            if kind == "weight" and qty is not None:
-                raise InvalidInput("a weighed item carries its own weight: scan it without N*")
-            if qty is not None:
-                q = qty
-            mergeable = kind == "price"
         ticket = _open_or_create(ctx, user)
         _add(ctx, user, ticket, prod, q, price, code, mergeable)
         _touch(ticket)
-        return view_of(ctx, ticket)
-    return run_write(tx)
+        return ticket
+    # the view is read after the commit: the write lock is held only for the change
+    return view_of(ctx, run_write(tx))
 
 
 def add_product(ctx, user, product_id: int, qty: int = 1000) -> TicketView:
