@@ -67,7 +67,8 @@ class StationApp(App):
 
         def removed(worker: Worker) -> None:
             try:
-                if worker.state == WorkerState.ERROR and worker.error is not None:
+                if (worker.state == WorkerState.ERROR and worker.error is not None
+                        and not worker.exit_on_error):   # those come through _handle_exception
                     self.report_error(worker.error, where=f"worker {worker.name or worker.group}")
             finally:
                 original(worker)
@@ -107,12 +108,23 @@ class StationApp(App):
             pass
 
     def _handle_exception(self, error: Exception) -> None:
-        if not self._shell_ready:
-            return super()._handle_exception(error)
-        if isinstance(error, WorkerFailed):
-            self.report_error(error.error, where="worker")
+        if self._shell_ready and isinstance(error, WorkerFailed):
+            self.report_error(error.error, where="worker")   # a failed worker: a message, the app goes on
             return
-        self.report_error(error, where="handler")
+        # A handler that raised has stopped its message pump: the app cannot go
+        # on safely. It exits; the details go to the log and the terminal gets
+        # one line (see _print_error_renderables), never a traceback.
+        log.error("unexpected error, the app stops", exc_info=error)
+        self._fatal_text = error_text(error)
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        text = getattr(self, "_fatal_text", None)
+        if text is None:
+            return super()._print_error_renderables()
+        self._exit_renderables.clear()
+        import sys
+        print(f"station: the app stopped: {text}", file=sys.stderr)
 
     # -------------------------------------------------------------- login --
     def login_done(self, user) -> None:
