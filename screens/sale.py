@@ -613,6 +613,8 @@ class SaleScreen(Screen):
             return
         self.last_result = result
         self.show_ticket(None)
+        self.misses.clear()          # a new customer: the last basket's misses go
+        self._show_misses()
         change = getattr(result, "change", 0)
         self._show_change(change)
         self.set_status(f"sale {getattr(result, 'receipt_no', '')} done"

@@ -408,12 +408,13 @@ class TenderScreen(Screen):
         self.result = result
         self.committing = False
         kick = bool(getattr(result, "tendered_cash", 0) or getattr(result, "paid_cash", 0))
-        if not getattr(result, "duplicate", False):
-            from screens.sale import get_printer
-            printer = get_printer(self.app)
-            if printer is not None:
-                try:
-                    printer.submit_receipt(self.ctx, result.ticket_id, kick=kick, user=self.user)
-                except Exception as e:  # noqa: BLE001 - never blocks the next sale
-                    self.app.notify(f"the receipt was not sent to the printer: {e}", severity="warning")
+        # printed also when duplicate=True: that is a retry whose first answer was
+        # lost (this screen never got it, so it never printed it)
+        from screens.sale import get_printer
+        printer = get_printer(self.app)
+        if printer is not None:
+            try:
+                printer.submit_receipt(self.ctx, result.ticket_id, kick=kick, user=self.user)
+            except Exception as e:  # noqa: BLE001 - never blocks the next sale
+                self.app.notify(f"the receipt was not sent to the printer: {e}", severity="warning")
         self.dismiss(result)

@@ -247,6 +247,10 @@ async def test_commit_error_then_retry_is_one_sale(store, monkeypatch):
         await back_on_sale(pilot)
     assert calls[0] == calls[1]
     assert len(completed()) == 1 and Tender.select().count() == 1
+    # the receipt of the retried sale is printed once (the first answer never came back)
+    printer = ctx.extras["printer"]
+    printer.wait_idle(10)
+    assert [r.ticket_id for r in printer.results] == [completed()[0].id]
 
 
 async def test_printer_failure_is_a_warning_and_reprint(store, tmp_path):
