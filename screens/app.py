@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 
 from textual import events
 from textual.app import App
@@ -40,7 +41,7 @@ def error_text(error: BaseException) -> str:
 
 
 class StationApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))   # absolute: subclasses elsewhere find it
     TITLE = "Station"
     ENABLE_COMMAND_PALETTE = False   # every action has its own key; ctrl+p stays free
 
@@ -123,8 +124,10 @@ class StationApp(App):
         if text is None:
             return super()._print_error_renderables()
         self._exit_renderables.clear()
-        import sys
-        print(f"station: the app stopped: {text}", file=sys.stderr)
+        if not getattr(self, "_fatal_printed", False):
+            self._fatal_printed = True
+            import sys
+            print(f"station: the app stopped: {text}", file=sys.stderr)
 
     # -------------------------------------------------------------- login --
     def login_done(self, user) -> None:
