@@ -258,7 +258,7 @@ class ImportReport:
                 f"{self.barcodes_added} barcodes added, {len(self.errors)} bad rows skipped")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     sku: str
@@ -531,12 +531,14 @@ class _Importer:
                 for pid, r, n in updates:
                     if n:
                         word_rows.extend((w, pid) for w in index_words(r.key))
+        word_rows.sort()   # index order: b-tree inserts land next to each other (fewer page misses)
         _bulk(cur, "search_word", ("word", "product_id"), word_rows)
         bc_rows = []
         for code, owner in barcodes:
             pid = pid_of[owner] if isinstance(owner, str) else owner
             self.seen_code[code] = pid
             bc_rows.append((code, pid))
+        bc_rows.sort()
         _bulk(cur, "barcode", ("code", "product_id"), bc_rows)
         rep.barcodes_added += len(bc_rows)
 
