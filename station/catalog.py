@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from peewee import JOIN, fn
+from peewee import JOIN, SQL
 
 from data import db as dbmod
 from data.models import Barcode, Product, SearchWord, utcnow
@@ -141,11 +141,18 @@ def name_words(name_key: str) -> set[str]:
     return {w[:WORD_MAX] for w in name_key.split()}
 
 
+def indexable(word: str) -> bool:
+    """Words worth an index row: two characters or more, not only digits
+    ("500", "g", "1" are matched on the candidate rows instead)."""
+    return len(word) >= 2 and not word.isdigit()
+
+
 def index_words(name_key: str) -> set[str]:
-    """The words stored in SearchWord: every word but the first, which the
-    ``name_key`` index already serves (a quarter fewer rows to write)."""
+    """The words stored in SearchWord: every indexable word but the first (the
+    ``name_key`` index already serves the first). Less than half the rows of
+    one row per word, which is most of the import's time at a million."""
     words = name_key.split()
-    return {w[:WORD_MAX] for w in words[1:]}
+    return {w[:WORD_MAX] for w in words[1:] if indexable(w)}
 
 
 def _prefix_cond(field_, prefix: str):
@@ -189,20 +196,24 @@ def search(text: str, limit: int = 50, *, include_inactive: bool = False) -> lis
     if len(out) >= limit:
         return out
     words = sorted(set(key.split()), key=len, reverse=True)
-    driver, others = words[0][:WORD_MAX], words[1:]
+    drivers = [w for w in words if indexable(w)]
+    if not drivers:
+        return out   # only digits / single letters: the name prefix above is all an index can serve
+    driver = drivers[0][:WORD_MAX]
+    others = [w for w in words if w != drivers[0]]
+    param = dbmod.current().param
 
     def has_word(w):
-        # the first word is in name_key, the others in SearchWord
-        sw = SearchWord.alias()
-        return _prefix_cond(Product.name_key, w) | fn.EXISTS(
-            sw.select(sw.product).where((sw.product == Product.id) & _prefix_cond(sw.word, w)))
+        # checked on the candidate rows the driver's index range found (no scan):
+        # some word of the name starts with w
+        return SQL(f"(' ' || {Product.name_key.column.name}) LIKE {param}", [f"% {w}%"])
 
     q_first = Product.select().where(_prefix_cond(Product.name_key, driver))
     q_other = (Product.select().join(SearchWord, on=(SearchWord.product == Product.id))
                .where(_prefix_cond(SearchWord.word, driver)))
     for w in others:
-        q_first = q_first.where(has_word(w[:WORD_MAX]))
-        q_other = q_other.where(has_word(w[:WORD_MAX]))
+        q_first = q_first.where(has_word(w))
+        q_other = q_other.where(has_word(w))
     q_first = active(q_first).order_by(Product.name_key).limit(2 * limit)
     q_other = active(q_other).order_by(SearchWord.word, SearchWord.product).limit(2 * limit)
     found = {p.id: p for p in q_first}
