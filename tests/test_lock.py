@@ -205,3 +205,54 @@ async def test_nobody_logged_in_never_locks(store):
         clock.t += 3600
         await pilot.pause(0.2)
         assert not isinstance(app.screen, LockScreen)
+
+
+# ------------------------------------------------- with the real app shell ---
+
+async def login(pilot, name, pin):
+    from screens.login import LoginScreen
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, LoginScreen))
+    scr = pilot.app.screen
+    scr.query_one("#login-name", Input).focus()
+    for ch in name:
+        await pilot.press(ch)
+    await pilot.press("enter")
+    for ch in pin:
+        await pilot.press(ch)
+    await pilot.press("enter")
+
+
+async def test_real_app_idle_lock_keeps_the_sale(store):
+    """StationApp: cashier logs in, opens the sale (ticket with milk), goes idle:
+    locked; her PIN brings back the very same sale screen; a manager area is not
+    offered to her."""
+    from screens.app import StationApp
+    from screens.home import HomeScreen
+    ctx, carla = store
+    sale.scan(ctx, carla, MILK)
+    app = StationApp(ctx)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "carla", "1111")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        assert app.user.name == "carla"
+        assert not app.may_open("manager")
+        await pilot.press("f5")  # the manager key does nothing for a cashier
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("f2")
+        # (the sale screen keeps a long-lived scan consumer worker: wait on state, not on workers)
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SaleScreen")
+        await pilot.pause(0.3)
+        sale_screen = app.screen
+        assert sale_screen.__class__.__name__ == "SaleScreen"
+        stack = list(app.screen_stack)
+        # idle: make the clock run out instead of waiting minutes
+        app.idle_lock.clock.last -= ctx.config.security.idle_lock_minutes * 60 + 1
+        await wait_for(pilot, lambda: isinstance(app.screen, LockScreen), n=100)
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "lock-pin")
+        for ch in "1111":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is sale_screen, n=100)
+        assert list(app.screen_stack) == stack
+    assert sale.current_ticket(ctx).item_count >= 1
