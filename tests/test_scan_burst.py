@@ -199,10 +199,11 @@ async def test_burst_of_20_while_each_lookup_takes_300ms(big_store, monkeypatch)
         assert any("looking up" in b and "scans" in b for b in busy_seen), busy_seen
         assert str(s.query_one("#sale-busy").render()) == ""
         gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        # a UI blocked by the lookups would stall ~300 ms per scan (20 times);
-        # allow a stray hiccup of a loaded 2-core machine, no more
+        # a UI blocked by the lookups would stall ~300 ms at every scan (20 times
+        # in ~6 s: nearly every tick late); allow the hiccups of a loaded machine
         assert len(gaps) > 40, len(gaps)
-        assert sum(g > 0.25 for g in gaps) <= 2 and max(gaps) < 1.5, sorted(gaps)[-5:]
+        late = sum(g > 0.25 for g in gaps)
+        assert late <= len(gaps) // 5 and sorted(gaps)[len(gaps) // 2] < 0.15, (late, sorted(gaps)[-5:])
         assert s.misses == []
     # merge_lines on: a repeated code adds to its line; the order of first appearance
     # and every count are kept
