@@ -175,3 +175,47 @@ async def test_cashier_is_refused_by_the_services(store):
         auth.unlock(ctx, carla, "sam")
     with pytest.raises(PermissionDenied):
         auth.disable(ctx, carla, "sam")
+
+
+async def test_real_app_manager_area_by_role(store):
+    """Through StationApp: a manager's home offers F5 Manager and opens the
+    journal; a cashier's home does not (and open_area refuses)."""
+    from screens.app import StationApp
+    from screens.home import HomeScreen
+    ctx, people = store
+
+    async def login(pilot, name, pin):
+        await pilot.pause(0.2)
+        for ch in name:
+            await pilot.press(ch)
+        await pilot.press("enter")
+        for ch in pin:
+            await pilot.press(ch)
+        await pilot.press("enter")
+        for _ in range(100):
+            if isinstance(pilot.app.screen, HomeScreen):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(pilot.app.screen, HomeScreen)
+
+    app = StationApp(ctx)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "mia", "3333")
+        await pilot.press("f5")
+        for _ in range(100):
+            if isinstance(app.screen, ManagerScreen) and table(app).row_count:
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, ManagerScreen) and table(app).row_count == 100
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+    app = StationApp(ctx)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "carla", "1111")
+        assert "Manager" not in str(app.screen.query_one("#home-areas", Static).render())
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.open_area("manager") is False
+        assert not isinstance(app.screen, ManagerScreen)
