@@ -62,7 +62,8 @@ def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > _now()
 
 
-def record_failure(ctx, user: User | None, kind: str, *, name: str | None = None) -> bool:
+def record_failure(ctx, user: User | None, kind: str, *, name: str | None = None,
+                   reason: str = "unknown user") -> bool:
     """Count one failed PIN or TOTP attempt against ``user`` in the database.
     Returns True if this failure locked the user. Opens its own transaction so
     the failure is kept even though the caller then raises."""
@@ -70,7 +71,7 @@ def record_failure(ctx, user: User | None, kind: str, *, name: str | None = None
     locked = False
     with dbmod.write():
         if user is None:
-            journal.append(kind, terminal=ctx.terminal, user=name, data={"reason": "unknown user"})
+            journal.append(kind, terminal=ctx.terminal, user=name, data={"reason": reason})
             return False
         u = dbmod.locked(User.select().where(User.id == user.id)).get()
         failed = u.failed_attempts + 1
@@ -101,7 +102,7 @@ def check_credentials(ctx, name: str, pin: str, *, purpose: str = "login", reset
         record_failure(ctx, None, f"{purpose}.failed", name=name or "?")
         raise AuthFailed("unknown user or wrong PIN")
     if not user.active:
-        record_failure(ctx, None, f"{purpose}.failed", name=name)
+        record_failure(ctx, None, f"{purpose}.failed", name=name, reason="disabled user")
         raise AuthFailed(f"user {name} is disabled")
     if is_locked(user):
         journal.append(f"{purpose}.refused_locked", terminal=ctx.terminal, user=user)

@@ -295,6 +295,9 @@ def test_bad_input_one_message_only_the_failure_event(store, case):
     msg = str(e.value)
     assert expect_msg in msg and "\n" not in msg and "Traceback" not in msg
     assert kinds_after(seq0) == [expect_kind]
+    if case in ("unknown_user", "disabled_user"):
+        ev = Journal.select().order_by(Journal.seq.desc()).first()
+        assert ev.user_name == name and ("disabled" if case == "disabled_user" else "unknown") in ev.data
     assert Approval.select().count() == approvals0
     after = {u.name: (u.failed_attempts, u.totp_last_step, u.locked_until, u.active) for u in User.select()}
     changed = {n for n in before if before[n] != after[n]}
