@@ -45,8 +45,7 @@ UNITS = ("pc", "kg")
 
 def check_digit(body: str) -> int:
     """GS1 check digit for the digits before it (EAN-8/13, UPC-A, GTIN)."""
-    d = [ord(c) - 48 for c in body]
-    return (10 - (3 * sum(d[-1::-2]) + sum(d[-2::-2])) % 10) % 10
+    return (10 - (3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))) % 10) % 10
 
 
 def with_check_digit(body: str) -> str:
@@ -299,43 +298,52 @@ _RATE = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
 def _parse_row(line: int, rec, *, minor_units: int, max_price: int) -> _Row:
     """One CSV record (texts in COLUMNS order) -> _Row, or raise InvalidInput
     with the reason."""
-    sku, code, name, ptext, vtext, category, unit, atext = [(v or "").strip() for v in rec]
+    sku, code, name, ptext, vtext, category, unit, atext = [v.strip() if v else "" for v in rec]
     if not sku:
         raise InvalidInput("missing sku")
-    if len(sku) > 64 or _CTRL.search(sku):
+    if len(sku) > 64 or (not sku.isprintable() and _CTRL.search(sku)):
         raise InvalidInput(f"sku {sku[:20]!r}: at most 64 printable characters")
     if not name:
         raise InvalidInput(f"sku {sku}: missing name")
     if len(name) > NAME_MAX:
         raise InvalidInput(f"sku {sku}: name longer than {NAME_MAX} characters")
-    if _CTRL.search(name):
+    if not name.isprintable() and _CTRL.search(name):   # isprintable: fast; the regex: the rule
         raise InvalidInput(f"sku {sku}: name contains a control character or line break")
-    key = normalize_name(name)
+    key = _NON_WORD.sub(" ", name.lower()).strip() if name.isascii() else normalize_name(name)
     if not key:
         raise InvalidInput(f"sku {sku}: name has no letters or digits")
     if not ptext:
         raise InvalidInput(f"sku {sku}: missing price")
-    m = _PRICE[minor_units].match(ptext)
+    if (minor_units == 2 and len(ptext) >= 4 and ptext[-3] == "." and ptext.isascii()
+            and ptext[:-3].isdigit() and ptext[-2:].isdigit() and len(ptext) <= 16):
+        price = int(ptext[:-3]) * 100 + int(ptext[-2:])          # the usual "12.34", fast
+        m = True
+    else:
+        m = _PRICE[minor_units].match(ptext)
     if m is None:
         if ptext.startswith("-"):
             raise InvalidInput(f"sku {sku}: negative price {ptext}")
         raise InvalidInput(f"sku {sku}: price {ptext!r} is not a price (digits and '.', at most "
                            f"{minor_units} decimals, e.g. 2.49)")
-    frac = m.group(2) or ""
-    price = int(m.group(1)) * 10 ** minor_units + (int(frac.ljust(minor_units, "0")) if frac else 0)
+    if m is not True:
+        frac = m.group(2) or ""
+        price = int(m.group(1)) * 10 ** minor_units + (int(frac.ljust(minor_units, "0")) if frac else 0)
     if price > max_price:
         raise InvalidInput(f"sku {sku}: price {ptext} is above the maximum "
                            f"{money.format_amount(max_price, minor_units=minor_units)}")
-    vtext = vtext.rstrip("%").strip()
-    if not vtext:
-        raise InvalidInput(f"sku {sku}: missing vat_rate")
-    m = _RATE.match(vtext)
-    if m is None:
-        if vtext.startswith("-"):
-            raise InvalidInput(f"sku {sku}: negative vat_rate {vtext}")
-        raise InvalidInput(f"sku {sku}: vat_rate {vtext!r} is not a percentage (e.g. 19 or 7.5)")
-    vfrac = m.group(2) or ""
-    vat = int(m.group(1)) * 100 + (int(vfrac.ljust(2, "0")) if vfrac else 0)
+    if len(vtext) <= 3 and vtext.isascii() and vtext.isdigit():
+        vat = int(vtext) * 100                                     # the usual "19", fast
+    else:
+        vtext = vtext.rstrip("%").strip()
+        if not vtext:
+            raise InvalidInput(f"sku {sku}: missing vat_rate")
+        m = _RATE.match(vtext)
+        if m is None:
+            if vtext.startswith("-"):
+                raise InvalidInput(f"sku {sku}: negative vat_rate {vtext}")
+            raise InvalidInput(f"sku {sku}: vat_rate {vtext!r} is not a percentage (e.g. 19 or 7.5)")
+        vfrac = m.group(2) or ""
+        vat = int(m.group(1)) * 100 + (int(vfrac.ljust(2, "0")) if vfrac else 0)
     if vat > 10000:
         raise InvalidInput(f"sku {sku}: vat_rate {vtext} is above 100 %")
     if len(category) > 100:
@@ -354,7 +362,9 @@ def _parse_row(line: int, rec, *, minor_units: int, max_price: int) -> _Row:
             raise InvalidInput(f"sku {sku}: active {atext!r} is not 1 or 0")
     if code:
         if code.isdigit() and len(code) in BARCODE_LENGTHS and code.isascii():
-            if int(code[-1]) != check_digit(code[:-1]):
+            b = code.encode()
+            odd, even = b[-2::-2], b[-3::-2]                       # from the right, before the check digit
+            if (10 - (3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)) % 10) % 10 != b[-1] - 48:
                 raise InvalidInput(f"sku {sku}: barcode {code}: bad {BARCODE_LENGTHS[len(code)]} check digit "
                                    f"(expected {check_digit(code[:-1])})")
         else:
@@ -640,6 +650,24 @@ class _Rollback(Exception):
     pass
 
 
+def _parse_batches(records, minor: int, max_price: int):
+    """(rows, errors, records read) per CHUNK records."""
+    batch: list[_Row] = []
+    errors: list[RowError] = []
+    n = 0
+    for line, rec in records:
+        n += 1
+        try:
+            batch.append(_parse_row(line, rec, minor_units=minor, max_price=max_price))
+        except InvalidInput as e:
+            errors.append(RowError(line, (rec[0] or "").strip(), str(e)))
+        if n >= CHUNK:
+            yield batch, errors, n
+            batch, errors, n = [], [], 0
+    if n:
+        yield batch, errors, n
+
+
 def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportReport | None = None, *,
                    strict: bool = False, on_chunk: Callable[[], None] | None = None, actor=None
                    ) -> ImportReport:
@@ -655,20 +683,13 @@ def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportRepo
     try:
         with dbmod.write():
             imp = _Importer(ctx, report)
-            batch: list[_Row] = []
-            for line, rec in records:
-                report.rows += 1
-                try:
-                    batch.append(_parse_row(line, rec, minor_units=minor, max_price=max_price))
-                except InvalidInput as e:
-                    report.errors.append(RowError(line, (rec[0] or "").strip(), str(e)))
-                if len(batch) >= CHUNK:
+            for batch, errors, n in _parse_batches(records, minor, max_price):
+                report.rows += n
+                report.errors.extend(errors)
+                if batch:
                     imp.chunk(batch)
-                    batch = []
-                    if on_chunk:
-                        on_chunk()
-            if batch:
-                imp.chunk(batch)
+                if on_chunk:
+                    on_chunk()
             report.errors.sort(key=lambda e: e.line)
             if strict and report.errors:
                 raise _Rollback()
