@@ -176,6 +176,7 @@ class SerialRunner:
         self.pending = 0          # submitted and not yet Done-handled (UI thread only)
         self._kinds: dict[str, int] = {}
         self.worker = None
+        self._stopped = threading.Event()
         self._on_thread_exit = on_thread_exit
 
     def start(self) -> None:
@@ -202,12 +203,27 @@ class SerialRunner:
         return self._kinds.get(kind, 0)
 
     def stop(self) -> None:
+        self._stopped.set()
         self.queue.put(self._STOP)
 
+    def _owner_gone(self) -> bool:
+        o = self.owner
+        try:
+            return bool(o._closing or o._closed or not o.is_attached or not o.app.is_running)
+        except Exception:  # noqa: BLE001 - no app any more
+            return True
+
     def _drain(self) -> None:
+        # The thread never blocks for good: the asyncio loop's executor waits for
+        # it at shutdown, so it also ends when its owner is gone without stop().
         try:
             while True:
-                job = self.queue.get()
+                try:
+                    job = self.queue.get(timeout=0.5)
+                except queue.Empty:
+                    if self._stopped.is_set() or self._owner_gone():
+                        return
+                    continue
                 if job is self._STOP:
                     return
                 try:

@@ -144,7 +144,13 @@ async def test_void_line(store):
 
 async def test_search_and_pick(store):
     from screens.search import SearchScreen
+    from station import catalog
+    from tests.sale_ui_support import catalog_record
     ctx, cashier, _ = store
+    extra = [(20 + i, catalog_record({"sku": sku, "name": name, "price": "1.00", "vat_rate": "7", "unit": "pc",
+                                      "active": "1"}))
+             for i, (sku, name) in enumerate([("2001", "Chocolate bar"), ("2002", "Chocolate cookies")])]
+    assert catalog.import_records(ctx, extra, strict=True).committed
     app = make_app(ctx, cashier)
     async with app.run_test(size=(80, 24)) as pilot:
         s = await sale_screen(pilot)
@@ -172,9 +178,9 @@ async def test_search_and_pick(store):
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
         srch = app.screen
-        await pilot.press("c")
-        await wait_for(pilot, lambda: srch.searched_for == "c")
-        assert [r[1] for r in srch.results] == ["Cola 0.5l", "Dark Chocolate"]
+        await pilot.press("c", "h", "o", "c")
+        await wait_for(pilot, lambda: srch.searched_for == "choc")
+        assert [r[1] for r in srch.results] == ["Chocolate bar", "Chocolate cookies", "Dark Chocolate"]
         await pilot.press("down", "down", "up", "down", "enter")
         await wait_for(pilot, lambda: app.screen is s)
         await settle(pilot, s)
