@@ -386,10 +386,27 @@ def _bulk(cur, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
     if not rows:
         return
     if dbmod.is_postgres():
-        from psycopg2.extras import execute_values
-        execute_values(cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows, page_size=2000)
+        # COPY: several times faster than INSERT ... VALUES pages on PostgreSQL
+        buf = io.StringIO()
+        buf.writelines("\t".join(_copy_text(v) for v in row) + "\n" for row in rows)
+        buf.seek(0)
+        cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN", buf)
     else:
         cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({_ph(len(cols))})", rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(v) -> str:
+    """One value in PostgreSQL COPY text format."""
+    if v is None:
+        return "\\N"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, str):
+        return v.translate(_COPY_ESCAPES)
+    return str(v)
 
 
 def _chunks(seq: list, n: int):

@@ -249,7 +249,7 @@ def test_export_import_round_trip_is_lossless(ctx, tmp_path):
     from station import demo
     from station.context import open_station
     rows = demo.demo_rows() + [
-        ("Q1", "", 'Quote "this", and, commas', "0.00", "7.5", "Odd; category", "pc", "1"),
+        ("Q1", "", 'Quote "this", and, commas, back\\slash', "0.00", "7.5", "Odd; category", "pc", "1"),
         ("Q2", "INT-9", "Ünïcödé Ťëxt €", "9999.99", "0", "", "kg", "0"),
     ]
     rep = catalog.import_records(ctx, ((i + 2, r) for i, r in enumerate(rows)))
