@@ -135,7 +135,10 @@ class Printer:
         self._lock = threading.Lock()
         self.results: list[PrintResult] = []   # the latest outcomes (bounded), newest last
 
-    # -- public API (all return at once, none raises) ----------------------
+    # -- public API (none raises; submit_receipt returns at once; reprint and
+    #    reprint_last first find the sale and journal the reprint -- one short
+    #    database transaction in the calling thread, so screens call them from a
+    #    worker -- then queue the printing like submit_receipt) ----------------
     def submit_receipt(self, ctx, ticket_id: int, kick: bool = False, copy: bool = False, user=None) -> None:
         self._ensure_thread()
         self._q.put(_Job(ticket_id, kick, copy, user))
