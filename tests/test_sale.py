@@ -225,3 +225,12 @@ def test_park_and_resume(ctx, people, shop):
         sale.resume(ctx, c, 999999)
     kinds = [j.kind for j in Journal.select().order_by(Journal.seq)]
     assert kinds.count("sale.parked") == 2 and kinds.count("sale.resumed") == 1
+
+
+def test_roles_that_may_not_sell(ctx, people, shop):
+    from station.errors import PermissionDenied
+    with pytest.raises(PermissionDenied):
+        sale.scan(ctx, people["treasurer"], MILK)
+    with pytest.raises(PermissionDenied):
+        sale.scan(ctx, None, MILK)
+    assert Ticket.select().count() == 0
