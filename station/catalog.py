@@ -468,6 +468,11 @@ class _Importer:
         return p.sku if p else f"#{pid}"
 
     def chunk(self, rows: list[_Row]) -> None:
+        self.write(self.plan(rows))
+
+    def plan(self, rows: list[_Row]):
+        """Check the rows of one chunk against everything seen so far; return
+        the rows to write (products, updates, renamed ids, words, barcodes)."""
         rep = self.report
         db_sku, db_code = self._existing(rows)
         new_products: list[_Row] = []
@@ -541,7 +546,7 @@ class _Importer:
             if code_needed:
                 pending_code[r.code] = r.sku
                 barcodes.append((r.code, owner_key))
-        # ids for the new products, then write everything with executemany
+        # ids for the new products, then the rows to write
         ids = self._new_ids(len(new_products))
         pid_of: dict[str, int] = {}
         prod_rows, word_rows = [], []
@@ -553,35 +558,43 @@ class _Importer:
             prod_rows.append((pid, r.sku, r.name, key, r.price, r.vat, r.unit or "pc", r.category,
                               True if r.active is None else r.active, self.now_param))
             word_rows.extend((w, pid) for w in index_words(key))
-        cur = self.db.cursor()
-        _bulk(cur, "product", ("id", "sku", "name", "name_key", "price", "vat_rate", "unit", "category",
-                               "active", "updated_at"), prod_rows)
         rep.products_added += len(prod_rows)
-        if updates:
-            sql = (f"UPDATE product SET name = {_ph(1)}, name_key = {_ph(1)}, price = {_ph(1)}, "
-                   f"vat_rate = {_ph(1)}, category = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
-                   f"active = COALESCE({_ph(1)}, active), updated_at = {_ph(1)} WHERE id = {_ph(1)}")
-            cur.executemany(sql, [(r.name, r.key, r.price, r.vat, r.category, r.unit,
-                                   r.active, self.now_param, pid) for pid, r, _n in updates])
-            renamed = [pid for pid, _r, n in updates if n]
-            if renamed:
-                cur.executemany(f"DELETE FROM search_word WHERE product_id = {_ph(1)}", [(p,) for p in renamed])
-                for pid, r, n in updates:
-                    if n:
-                        word_rows.extend((w, pid) for w in index_words(r.key))
+        update_rows = [(r.name, r.key, r.price, r.vat, r.category, r.unit, r.active, self.now_param, pid)
+                       for pid, r, _n in updates]
+        renamed = [pid for pid, _r, n in updates if n]
+        for pid, r, n in updates:
+            if n:
+                word_rows.extend((w, pid) for w in index_words(r.key))
         word_rows.sort()   # index order: b-tree inserts land next to each other (fewer page misses)
-        _bulk(cur, "search_word", ("word", "product_id"), word_rows)
         bc_rows = []
         for code, owner in barcodes:
             pid = pid_of[owner] if isinstance(owner, str) else owner
             self.seen_code[code] = pid
             bc_rows.append((code, pid))
         bc_rows.sort()
-        _bulk(cur, "barcode", ("code", "product_id"), bc_rows)
         rep.barcodes_added += len(bc_rows)
+        return prod_rows, update_rows, renamed, word_rows, bc_rows
+
+    def write(self, plan) -> None:
+        write_plan(self.db.cursor(), plan)
 
     def _bad(self, r: _Row, reason: str) -> None:
         self.report.errors.append(RowError(r.line, r.sku, reason))
+
+
+def write_plan(cur, plan) -> None:
+    prod_rows, update_rows, renamed, word_rows, bc_rows = plan
+    _bulk(cur, "product", ("id", "sku", "name", "name_key", "price", "vat_rate", "unit", "category",
+                           "active", "updated_at"), prod_rows)
+    if update_rows:
+        sql = (f"UPDATE product SET name = {_ph(1)}, name_key = {_ph(1)}, price = {_ph(1)}, "
+               f"vat_rate = {_ph(1)}, category = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
+               f"active = COALESCE({_ph(1)}, active), updated_at = {_ph(1)} WHERE id = {_ph(1)}")
+        cur.executemany(sql, update_rows)
+    if renamed:
+        cur.executemany(f"DELETE FROM search_word WHERE product_id = {_ph(1)}", [(p,) for p in renamed])
+    _bulk(cur, "search_word", ("word", "product_id"), word_rows)
+    _bulk(cur, "barcode", ("code", "product_id"), bc_rows)
 
 
 def _open_records(path: Path):
