@@ -10,7 +10,6 @@ import multiprocessing as mp
 import os
 import time
 
-import pytest
 
 PROCS = int(os.environ.get("STATION_CONC_PROCS", "4"))
 SALES = int(os.environ.get("STATION_CONC_SALES", "200"))

@@ -5,7 +5,6 @@ serial device."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
