@@ -216,7 +216,7 @@ class SaleScreen(Screen):
 
     def set_status(self, text: str, kind: str = "") -> None:
         label = self.query_one("#sale-status", Label)
-        label.update(text)
+        label.update(text, layout=False)   # fixed size: repaint only (no relayout per scan)
         label.set_class(kind == "error", "error")
         label.set_class(kind == "warning", "warning")
         if kind == "error":
@@ -235,7 +235,10 @@ class SaleScreen(Screen):
             text = f"looking up {n} scan{'s' if n != 1 else ''}..."
         else:
             text = f"working: {n} waiting..."
-        self.query_one("#sale-busy", Label).update(text)
+        busy = self.query_one("#sale-busy", Label)
+        if text != getattr(busy, "_shown", None):
+            busy._shown = text
+            busy.update(text, layout=False)
 
     @property
     def busy(self) -> bool:
@@ -392,10 +395,11 @@ class SaleScreen(Screen):
         v = self.view
         total = self.query_one("#sale-total", Digits)
         totals = self.query_one("#sale-totals", Static)
-        self.query_one("#sale-total-label", Label).update(f"TOTAL {self._config('store.currency_symbol', '')}")
+        self.query_one("#sale-total-label", Label).update(
+            f"TOTAL {self._config('store.currency_symbol', '')}", layout=False)
         if v is None:
             total.update(money_text(ctx, 0))
-            totals.update("no open ticket" if not self.last_result else "")
+            totals.update("no open ticket" if not self.last_result else "", layout=False)
             return
         total.update(money_text(ctx, v.total))
         rows = [f"Items     {v.item_count}",
@@ -406,17 +410,17 @@ class SaleScreen(Screen):
             rows.append(f"VAT {rate_text(rate):<5} {money_text(ctx, tax)}")
         if self._config("store.prices_include_tax", True):
             rows.append("(tax included)")
-        totals.update("\n".join(rows))
+        totals.update("\n".join(rows), layout=False)
 
     def _show_misses(self) -> None:
         title = self.query_one("#sale-misses-title", Label)
         box = self.query_one("#sale-misses", Static)
         if not self.misses:
-            title.update("")
-            box.update("")
+            title.update("", layout=False)
+            box.update("", layout=False)
             return
-        title.update(f"Not found ({len(self.misses)}):")
-        box.update("\n".join(shown_code(c) for c in self.misses[-MAX_MISSES_SHOWN:]))
+        title.update(f"Not found ({len(self.misses)}):", layout=False)
+        box.update("\n".join(shown_code(c) for c in self.misses[-MAX_MISSES_SHOWN:]), layout=False)
 
     # -- approvals --------------------------------------------------------------
     def _ask_approval(self, job, e: NeedsApproval) -> None:
@@ -621,8 +625,8 @@ class SaleScreen(Screen):
                         + (f", change {money_text(self.ctx, change)}" if change else ""))
 
     def _show_change(self, change: int | None) -> None:
-        self.query_one("#sale-change-label", Label).update(
-            f"CHANGE {self._config('store.currency_symbol', '')}" if change else "")
+        text = f"CHANGE {self._config('store.currency_symbol', '')}" if change else ""
+        self.query_one("#sale-change-label", Label).update(text, layout=False)
         self.query_one("#sale-change", Digits).update(money_text(self.ctx, change) if change else "")
 
     def action_reprint(self) -> None:

@@ -40,6 +40,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -102,6 +103,18 @@ class ScanField(Input):
         if key in self.suffixes or key == GS_KEY:
             return True
         return super().check_consume_key(key, character)
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets ``virtual_size`` on every character, a reactive with
+        # layout=True: a relayout of the WHOLE screen per typed character (14 per
+        # EAN-13 scan). The field's size never depends on its text (width 1fr),
+        # so its scroll range is set here without a layout; Input's own watcher
+        # then finds it unchanged (and does the rest: Changed, cursor, selection).
+        size = Size(self.content_width, 1)
+        if size != self.virtual_size:
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+        super()._watch_value(value)
 
     def take(self) -> str:
         """Take the value and reset the field, synchronously."""
