@@ -103,6 +103,17 @@ class TenderScreen(Screen):
             self._begin()
         else:
             self.refresh_figures()
+        self._check_drawer()
+
+    def _check_drawer(self) -> None:
+        """Say at once when no drawer session is open (the commit would refuse)."""
+        try:
+            from station import drawer
+            if drawer.current_session(self.ctx) is None:
+                self.say(f"no drawer session is open on drawer {self.ctx.drawer}: open the drawer "
+                         "first (Escape, home F3); nothing can be recorded", "warning")
+        except Exception:  # noqa: BLE001 - only a hint; the service decides at the commit
+            pass
 
     @work(thread=True, exit_on_error=False, group="tender")
     def _begin(self) -> None:

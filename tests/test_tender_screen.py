@@ -279,3 +279,18 @@ async def test_printer_failure_is_a_warning_and_reprint(store, tmp_path):
     data = (tmp_path / "missing-dir" / "receipts.bin").read_bytes()
     assert b"*** COPY ***" in data
     assert len(completed()) == 1
+
+
+async def test_no_drawer_open_is_said_and_nothing_is_charged(sqlite_ctx):
+    from tests.conftest import add_user
+    add_products(sqlite_ctx)
+    user = add_user(sqlite_ctx, "carla", "cashier", "1111")
+    app = make_app(sqlite_ctx, user)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ring_up(pilot)
+        t = await to_tender(pilot)
+        assert "no drawer session is open" in message(t)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: not t.committing and "nothing was charged" in message(t))
+        assert app.screen is t and t.result is None
+    assert completed() == [] and Tender.select().count() == 0
