@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def main() -> None:
     out = open(report, "a", buffering=1)
 
     def emit(kind, **data):
-        out.write(json.dumps({"pid": os.getpid(), "kind": kind, **data}) + "\n")
+        out.write(json.dumps({"pid": os.getpid(), "kind": kind, "t": time.time(), **data}) + "\n")
         out.flush()
 
     def lines_of(view):

@@ -124,6 +124,15 @@ def qty_by_code(lines):
     return c
 
 
+def commit_time(child: Child) -> float:
+    """Median duration of the commit calls reported so far (all runs)."""
+    with open(child.report) as f:
+        ev = [json.loads(x) for x in f.read().splitlines() if x.strip().endswith("}")]
+    starts = {e["idem_key"]: e["t"] for e in ev if e["kind"] == "commit_start"}
+    d = sorted(e["t"] - starts[e["idem_key"]] for e in ev if e["kind"] == "commit_done" and e["idem_key"] in starts)
+    return d[len(d) // 2] if d else 0.03
+
+
 def drive(child: Child, rng: random.Random, mode: str, restored) -> None:
     """Type a sale or two; return when it is time to kill (per ``mode``)."""
     def after(pred, delay_max):
@@ -150,7 +159,12 @@ def drive(child: Child, rng: random.Random, mode: str, restored) -> None:
             return
         child.type(F3)   # exact cash: the payment covers the sale, the screen commits
         if mode == "commit":
-            after(lambda ev: count("commit_start")(ev) > c0, 0.06)
+            # aim inside the commit call: from its start, up to 1.5x the commit
+            # time seen so far (the moment the child announced it, not when we saw it)
+            ev = child.wait(lambda ev: count("commit_start")(ev) > c0)
+            start = [e for e in ev if e["kind"] == "commit_start"][-1]["t"]
+            target = start + rng.uniform(0, 1.5 * commit_time(child))
+            time.sleep(max(0.0, target - time.time()))
             return
         if mode == "after_commit" and sale_no == 0:
             after(lambda ev: count("commit_done")(ev) > c0, 0.08)
