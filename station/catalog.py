@@ -434,6 +434,21 @@ class _Importer:
         self.next_id = None if self.pg else (self.db.execute_sql(
             "SELECT COALESCE(MAX(id), 0) FROM product").fetchone()[0] + 1)
 
+    @classmethod
+    def offline(cls, report: ImportReport, start_id: int, now_text: str) -> "_Importer":
+        """No database: for a reader process importing into an empty catalog."""
+        self = cls.__new__(cls)
+        self.ctx = None
+        self.report = report
+        self.db = None
+        self.pg = False
+        self.now = None
+        self.now_param = now_text
+        self.seen_sku, self.seen_code, self.sku_of_new = {}, {}, {}
+        self.db_had_products = False
+        self.next_id = start_id
+        return self
+
     def _new_ids(self, n: int) -> list[int]:
         if n == 0:
             return []
@@ -625,42 +640,13 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
         total = os.fstat(raw.fileno()).st_size
         if total == 0:
             raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
         report = ImportReport(path=str(path), strict=strict)
-
-        def records() -> Iterator[tuple[int, tuple]]:
-            try:
-                header = next(reader, None)
-                while header is not None and not any(h.strip() for h in header):
-                    header = next(reader, None)
-                if header is None:
-                    raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
-                names = [h.strip().lower() for h in header]
-                missing = [c for c in REQUIRED if c not in names]
-                if missing:
-                    raise InvalidInput(f"{path}: the header row lacks column(s) {', '.join(missing)} "
-                                       f"(expected {','.join(COLUMNS[:6])})")
-                idx = [names.index(c) if c in names else None for c in COLUMNS]
-                simple = idx[:6] == list(range(6)) and idx[6:] == [None, None]
-                n = 0
-                for row in reader:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue
-                    n += 1
-                    if simple and len(row) == 6:
-                        yield reader.line_num, (*row, "", "")
-                    else:
-                        yield reader.line_num, tuple(row[i] if i is not None and i < len(row) else ""
-                                                     for i in idx)
-                if n == 0:
-                    raise InvalidInput(f"{path} has a header but no product rows")
-            except UnicodeDecodeError:
-                raise InvalidInput(f"{path} is not UTF-8 text (near line {reader.line_num + 1}): "
-                                   f"save it as UTF-8 and import again") from None
-            except csv.Error as e:
-                raise InvalidInput(f"{path} is not a readable CSV file (line {reader.line_num}: {e})") from None
-
+        if total >= PARALLEL_BYTES and dbmod.is_sqlite():
+            if _import_fresh_parallel(ctx, path, total, report, strict=strict, progress=progress,
+                                      actor=actor):
+                if progress:
+                    progress(total, total)
+                return report
         def on_chunk():
             if progress:
                 try:
@@ -668,7 +654,7 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
                 except (OSError, ValueError):
                     pass
 
-        import_records(ctx, records(), report, strict=strict, on_chunk=on_chunk, actor=actor)
+        import_records(ctx, _csv_records(path, raw), report, strict=strict, on_chunk=on_chunk, actor=actor)
         if progress:
             progress(total, total)
         return report
@@ -678,6 +664,144 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
 
 class _Rollback(Exception):
     pass
+
+
+def _csv_records(path: Path, raw) -> Iterator[tuple[int, tuple]]:
+    """(line number, texts in COLUMNS order) of each data row of the open file."""
+    reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+    try:
+        header = next(reader, None)
+        while header is not None and not any(h.strip() for h in header):
+            header = next(reader, None)
+        if header is None:
+            raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
+        names = [h.strip().lower() for h in header]
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise InvalidInput(f"{path}: the header row lacks column(s) {', '.join(missing)} "
+                               f"(expected {','.join(COLUMNS[:6])})")
+        idx = [names.index(c) if c in names else None for c in COLUMNS]
+        simple = idx[:6] == list(range(6)) and idx[6:] == [None, None]
+        n = 0
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            n += 1
+            if simple and len(row) == 6:
+                yield reader.line_num, (*row, "", "")
+            else:
+                yield reader.line_num, tuple(row[i] if i is not None and i < len(row) else ""
+                                             for i in idx)
+        if n == 0:
+            raise InvalidInput(f"{path} has a header but no product rows")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text (near line {reader.line_num + 1}): "
+                           f"save it as UTF-8 and import again") from None
+    except csv.Error as e:
+        raise InvalidInput(f"{path} is not a readable CSV file (line {reader.line_num}: {e})") from None
+
+
+# ------------------------------------------- big fresh imports: 2 processes --
+
+#: files at least this big, into an EMPTY catalog on SQLite, are read and
+#: checked in a second process while this one only writes (2 cores: the
+#: Python work and the SQLite work overlap instead of adding up)
+PARALLEL_BYTES = 8 * 1024 * 1024
+
+
+def _offline_reader(path: str, minor: int, max_price: int, start_id: int, now_text: str, chunk: int,
+                    conn) -> None:
+    """The second process: read, check and plan every chunk (no database: the
+    catalog was empty, so everything to know was seen in this file); send each
+    chunk's rows to write, then the report."""
+    import traceback
+    global CHUNK
+    CHUNK = chunk
+    try:
+        report = ImportReport()
+        imp = _Importer.offline(report, start_id, now_text)
+        with open(path, "rb") as raw:
+            for batch, errors, n in _parse_batches(_csv_records(Path(path), raw), minor, max_price):
+                report.rows += n
+                report.errors.extend(errors)
+                try:
+                    done = raw.tell()
+                except (OSError, ValueError):   # the reader finished (and closed the file)
+                    done = os.path.getsize(path)
+                conn.send(("rows", imp.plan(batch) if batch else None, done))
+        conn.send(("done", report))
+    except InvalidInput as e:
+        conn.send(("invalid", str(e)))
+    except BaseException:  # noqa: BLE001 - reported by the parent
+        conn.send(("crash", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *, strict: bool,
+                           progress, actor) -> bool:
+    """Import a big file into an empty SQLite catalog with a reader process.
+    Returns False (nothing done) when the catalog is not empty."""
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        return False
+    db = dbmod.current()
+    cfg = ctx.config
+    db.execute_sql("PRAGMA cache_size = -262144")
+    try:
+        with dbmod.write():
+            if Product.select().exists():
+                return False
+            start_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM product").fetchone()[0] + 1
+            # fork: the reader starts at once and re-imports nothing (spawn would
+            # re-run a caller's unguarded __main__); it never touches the database
+            mpc = mp.get_context("fork")
+            parent, child = mpc.Pipe(duplex=False)
+            proc = mpc.Process(target=_offline_reader, name="catalog-reader", daemon=True, args=(
+                str(path), cfg.store.minor_units, cfg.limits.max_amount, start_id, str(utcnow()), CHUNK, child))
+            proc.start()
+            child.close()
+            cur = db.cursor()
+            try:
+                while True:
+                    try:
+                        kind, *payload = parent.recv()
+                    except EOFError:
+                        raise RuntimeError("the catalog reader process stopped unexpectedly") from None
+                    if kind == "rows":
+                        plan, done = payload
+                        if plan is not None:
+                            write_plan(cur, plan)
+                        if progress:
+                            progress(min(done, total), total)
+                    elif kind == "done":
+                        got = payload[0]
+                        break
+                    elif kind == "invalid":
+                        raise InvalidInput(payload[0])
+                    else:
+                        raise RuntimeError(f"catalog reader failed:\n{payload[0]}")
+            finally:
+                parent.close()
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+            for f in ("rows", "products_added", "products_updated", "products_unchanged", "barcodes_added"):
+                setattr(report, f, getattr(got, f))
+            report.errors = sorted(got.errors, key=lambda e: e.line)
+            if strict and report.errors:
+                raise _Rollback()
+            journal.append("catalog.imported", terminal=ctx.terminal, user=getattr(actor, "name", actor),
+                           ref=Path(report.path).name if report.path else None,
+                           data={"rows": report.rows, "added": report.products_added,
+                                 "updated": report.products_updated, "barcodes": report.barcodes_added,
+                                 "bad_rows": len(report.errors), "strict": strict})
+        report.committed = True
+    except _Rollback:
+        report.committed = False
+    finally:
+        db.execute_sql(f"PRAGMA cache_size = {dbmod.sqlite_pragmas()['cache_size']}")
+    return True
 
 
 def _parse_batches(records, minor: int, max_price: int):

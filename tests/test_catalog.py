@@ -381,3 +381,46 @@ def test_search_words_skip_the_first_word(shop):
     p1 = catalog.get_by_sku("P1")
     words = {w.word for w in SearchWord.select().where(SearchWord.product == p1.id)}
     assert words == {"milk"}     # "fresh" is served by the name_key index; "1", "5", "l" are not indexed
+
+
+def test_big_fresh_import_with_a_reader_process_gives_the_same_result(tmp_path, station_home, monkeypatch):
+    """Big files into an empty SQLite catalog are read and checked in a second
+    process; the result (rows, bad rows, ids, search words, journal) is the same
+    as in one process, and a bad file still changes nothing."""
+    from station.context import open_station
+    monkeypatch.setattr(catalog, "CHUNK", 7)
+    body = "".join(f"S{i},{catalog.with_check_digit(f'40{i:010d}')},Item {i} Fresh,1.{i % 100:02d},19,x\n"
+                   for i in range(60))
+    body += ("B1,4000000000017,Bad digit,1.00,19,x\n"          # wrong check digit
+             "B2,4000000000000,Dup code,1.00,19,x\n"           # barcode of S0
+             f"S3,{catalog.with_check_digit('400000000003')},Item 3 Fresh,1.03,19,x\n"   # same again: fine
+             "S4,,Item 4 Fresh,9.99,19,x\n")                   # same sku, other price
+    p = write(tmp_path, HEADER + body)
+    results = []
+    for parallel in (False, True):
+        monkeypatch.setattr(catalog, "PARALLEL_BYTES", 0 if parallel else 10 ** 12)
+        url = f"sqlite:///{tmp_path / f'p{parallel}.db'}"
+        ctx = open_station(make_config(station_home, url), upgrade=True)
+        seen = []
+        rep = catalog.import_csv(ctx, p, progress=lambda d, t: seen.append(d))
+        export = io.StringIO()
+        catalog.export_csv(ctx, export)
+        words = sorted((w.word, w.product_id) for w in SearchWord.select())
+        ids = sorted((x.id, x.sku) for x in Product.select())
+        ev = json.loads(Journal.select().where(Journal.kind == "catalog.imported").get().data)
+        results.append(((rep.rows, rep.products_added, rep.barcodes_added),
+                        [(e.line, e.reason) for e in rep.errors], export.getvalue(), words, ids, ev))
+        assert seen and seen[-1] == p.stat().st_size
+        ctx.db.close()
+    assert results[0] == results[1]
+    assert [line for line, _r in results[1][1]] == [62, 63, 65]
+    # strict and a non-UTF-8 tail: nothing is written through the reader process either
+    monkeypatch.setattr(catalog, "PARALLEL_BYTES", 0)
+    ctx = open_station(make_config(station_home, f"sqlite:///{tmp_path / 'strict.db'}"), upgrade=True)
+    rep = catalog.import_csv(ctx, p, strict=True)
+    assert not rep.committed and len(rep.errors) == 3 and Product.select().count() == 0
+    bad = write(tmp_path, (HEADER + body).encode() + "Z1,,Caf\xe9,1.00,19,x\n".encode("latin-1"), "bad.csv")
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        catalog.import_csv(ctx, bad)
+    assert Product.select().count() == 0
+    ctx.db.close()
