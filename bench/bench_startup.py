@@ -27,7 +27,8 @@ t0 = float(sys.argv[1])
 from station.cli import build_parser
 from station import cli_core
 args = build_parser().parse_args(["--db", sys.argv[2]])
-app = cli_core.build_app(args)
+from screens.main import make_app
+app = make_app(cli_core.build_context(args))
 cls = type(app)
 
 def probe():

@@ -56,13 +56,18 @@ def load_config(args) -> configmod.Config:
     return configmod.load(args.config, overrides={"database.url": args.db, "terminal.id": args.terminal})
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, app_factory=None) -> int:
+    """Run the command. Without a subcommand, start the app made by
+    ``app_factory(ctx)``: the console script ``station`` is ``screens.main:main``,
+    the composition root that passes the UI in (station never imports it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if getattr(args, "func", None) is None:
-            from station.cli_core import run_app  # starts the Textual app (imported lazily)
-            return run_app(args) or 0
+            if app_factory is None:
+                raise StationError("no cashier app in this entry point: start it with the 'station' command")
+            from station.cli_core import run_app
+            return run_app(args, app_factory) or 0
         return args.func(args) or 0
     except StationError as e:
         print(f"station: {e}", file=sys.stderr)

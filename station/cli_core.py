@@ -19,7 +19,6 @@ import sys
 from station.errors import InvalidInput
 
 EXIT_MISMATCH = 1
-UI_ENTRY = "screens.app"
 
 
 def _config(args):
@@ -241,8 +240,8 @@ def _quiet_logging(cfg) -> None:
     warnings.simplefilter("default")
 
 
-def build_app(args):
-    """The configured (or demo) context and the app, without running it."""
+def build_context(args):
+    """The configured (or demo) store context the app runs on."""
     from data import migrations
     from station.context import open_station
     from station.errors import StationError
@@ -251,20 +250,17 @@ def build_app(args):
         from station import demo
         demo.ensure_demo(cfg)
     try:
-        ctx = open_station(cfg)
+        return open_station(cfg)
     except migrations.SchemaMismatch as e:
         raise StationError(str(e)) from None
-    # The one place the command reaches up into the UI: the composition root
-    # that starts the app. By name, so importing station never imports
-    # screens or textual (tests/test_layering.py allows exactly this).
-    import importlib
-    return importlib.import_module(UI_ENTRY).StationApp(ctx)
 
 
-def run_app(args) -> int:
+def run_app(args, app_factory) -> int:
+    """Run the cashier app. ``app_factory(ctx)`` is handed in by the composition
+    root (``screens.main``), so nothing in ``station`` imports the UI."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InvalidInput("the cashier app needs a terminal; for scripts use a subcommand (station --help)")
-    app = build_app(args)
+    app = app_factory(build_context(args))
     _quiet_logging(app.ctx.config)
     app.run()
     rc = getattr(app, "return_code", 0) or 0

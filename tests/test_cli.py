@@ -159,7 +159,7 @@ def test_demo_store_created_once_then_reused(env, capsys):
 
 
 def test_app_without_a_terminal_is_one_line(env, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "station.cli", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+    r = subprocess.run([sys.executable, "-m", "screens.main", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
                        capture_output=True, text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert r.returncode == 2

@@ -11,8 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("textual", "screens")
-#: the composition root: ``station`` starts the UI by module name in exactly one place
-ALLOWED_DYNAMIC = {("station/cli_core.py", "screens.app")}
+#: no exceptions: the composition root is ``screens.main`` (the console script), which
+#: hands the app factory down to ``station.cli.main``
+ALLOWED_DYNAMIC: set[tuple[str, str]] = set()
 
 
 def core_modules() -> list[str]:
@@ -78,6 +79,21 @@ def test_no_forbidden_import_statically():
                 if mod.split(".")[0] in FORBIDDEN and (rel, mod) not in ALLOWED_DYNAMIC:
                     problems.append(f"{rel}:{line} imports {mod}")
     assert problems == []
+
+
+def test_console_script_is_the_composition_root(tmp_path):
+    import tomllib
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["station"] == "screens.main:main"
+    # a subcommand through the console script still never loads textual
+    code = ("import sys, json\nfrom screens import main\n"
+            "rc = main.main(['config', 'show'])\n"
+            "print(json.dumps([rc, sorted(n for n in sys.modules if n.split('.')[0] == 'textual')]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env={**__import__("os").environ, "STATION_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    rc, loaded = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rc == 0 and loaded == []
 
 
 def test_the_static_check_catches_a_violation():
