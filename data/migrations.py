@@ -70,12 +70,37 @@ def _triggers_postgres():
 
 
 def guard_trigger_names():
-    return [f"{t}_guard_{op.lower()}" for t, op, _c, _m in _GUARDS]
+    return [f"{t}_guard_{op.lower()}" for t, op, _c, _m in _GUARDS] + ["cash_movement_guard_closed"]
+
+
+#: no cash movement may land in a closed drawer session (whatever the code does)
+_CLOSED_SESSION_MSG = "the drawer session is closed"
+
+
+def _closed_session_guard(database):
+    if dbmod.is_postgres(database):
+        return [
+            "CREATE OR REPLACE FUNCTION cash_movement_guard_closed_fn() RETURNS trigger AS $$ BEGIN "
+            "IF EXISTS (SELECT 1 FROM drawer_session WHERE id = NEW.session_id AND status = 'closed') THEN "
+            f"RAISE EXCEPTION '{_CLOSED_SESSION_MSG}'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql",
+            "DROP TRIGGER IF EXISTS cash_movement_guard_closed ON cash_movement",
+            "CREATE TRIGGER cash_movement_guard_closed BEFORE INSERT ON cash_movement FOR EACH ROW "
+            "EXECUTE FUNCTION cash_movement_guard_closed_fn()",
+        ]
+    return [
+        "CREATE TRIGGER IF NOT EXISTS cash_movement_guard_closed BEFORE INSERT ON cash_movement "
+        "WHEN (SELECT status FROM drawer_session WHERE id = NEW.session_id) = 'closed' "
+        f"BEGIN SELECT RAISE(ABORT, '{_CLOSED_SESSION_MSG}'); END",
+    ]
 
 
 def drop_guards(database=None):
     """For tamper tests only: drop the insert-only triggers."""
     database = database or dbmod.current()
+    if dbmod.is_postgres(database):
+        database.execute_sql("DROP TRIGGER IF EXISTS cash_movement_guard_closed ON cash_movement")
+    else:
+        database.execute_sql("DROP TRIGGER IF EXISTS cash_movement_guard_closed")
     for table, op, _c, _m in _GUARDS:
         name = f"{table}_guard_{op.lower()}"
         if dbmod.is_postgres(database):
@@ -94,6 +119,8 @@ def m001_initial(database):
         database.execute_sql("CREATE INDEX IF NOT EXISTS search_word_prefix "
                              "ON search_word (word varchar_pattern_ops)")
     for sql in (_triggers_postgres() if dbmod.is_postgres(database) else _triggers_sqlite()):
+        database.execute_sql(sql)
+    for sql in _closed_session_guard(database):
         database.execute_sql(sql)
     JournalHead.insert(id=1, seq=0, hash=GENESIS_HASH).on_conflict_ignore().execute()
 

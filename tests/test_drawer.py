@@ -456,6 +456,12 @@ def test_verify_catches_a_movement_slipped_into_a_closed_session(ctx, people):
     carla = people["cashier"]
     s = drawer.open_session(ctx, carla, FLOAT)
     drawer.close_session(ctx, carla, FLOAT)
+    import peewee
+    from data import migrations
+    with pytest.raises(peewee.DatabaseError, match="closed"):   # the database refuses it ...
+        with ctx.db.atomic():
+            CashMovement.create(session=s.id, kind="sale", amount=500, user=carla.id)
+    migrations.drop_guards(ctx.db)                              # ... and without the guard, verify sees it
     with ctx.db.atomic():
         CashMovement.create(session=s.id, kind="sale", amount=500, user=carla.id)
     bad = {r.name: r.problems for r in verify.run(ctx, ["drawer"]) if not r.ok}
