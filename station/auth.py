@@ -74,6 +74,11 @@ def record_failure(ctx, user: User | None, kind: str, *, name: str | None = None
             journal.append(kind, terminal=ctx.terminal, user=name, data={"reason": reason})
             return False
         u = dbmod.locked(User.select().where(User.id == user.id)).get()
+        if is_locked(u):
+            # another terminal locked this user while the PIN was being checked:
+            # the attempt is journalled, the fresh lockout's counter is left alone
+            journal.append(kind, terminal=ctx.terminal, user=u, data={"reason": "already locked"})
+            return True
         failed = u.failed_attempts + 1
         upd = {User.failed_attempts: failed}
         if failed >= cfg.max_failed_attempts:
@@ -112,9 +117,18 @@ def check_credentials(ctx, name: str, pin: str, *, purpose: str = "login", reset
             raise LockedOut(f"too many wrong attempts: user {name} is locked for "
                             f"{ctx.config.security.lockout_minutes} minutes")
         raise AuthFailed("unknown user or wrong PIN")
-    if reset and user.failed_attempts:  # reset=False: a second factor follows (it resets)
-        with dbmod.write():
-            reset_failures(user)
+    with dbmod.write():
+        # re-read under the row lock: another terminal may have locked or disabled
+        # this user while the (slow) PIN hash was being checked
+        u = dbmod.locked(User.select().where(User.id == user.id)).get()
+        if is_locked(u) or not u.active:
+            journal.append(f"{purpose}.refused_locked", terminal=ctx.terminal, user=u)
+        elif reset and u.failed_attempts:  # reset=False: a second factor follows (it resets)
+            reset_failures(u)
+    if not u.active:
+        raise AuthFailed(f"user {name} is disabled")
+    if is_locked(u):
+        raise LockedOut(f"user {name} is locked until {u.locked_until:%H:%M} UTC: ask a manager to unlock")
     return User.get_by_id(user.id)
 
 
