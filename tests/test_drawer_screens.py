@@ -68,7 +68,7 @@ async def test_count_screen_bad_input_is_named_and_kept():
             await pilot.press("enter")
             scr = app.screen
             assert isinstance(scr, CountScreen) and message in (scr.last_error or ""), typed
-            assert scr.focused.id == "qty-50000"          # stays on the bad row
+            assert scr.current == 50000                   # stays on the bad row
             assert "1 row to fix" in str(scr.query_one("#count-total").render())
             await pilot.press("f10")                       # done refuses too
             assert app.results == [] and isinstance(app.screen, CountScreen)
@@ -350,3 +350,35 @@ async def test_drawer_areas_through_the_app_shell(store):
         await settle(pilot)
         assert isinstance(app.screen, DrawersOverviewScreen)
         assert app.screen.query_one(DataTable).row_count == 1
+
+
+async def test_count_screen_keys_in_a_burst_land_on_the_right_rows():
+    """Keys arriving faster than the screen repaints (a fast typist, keys bunched
+    over SSH): posted as raw key events from a thread, 2 ms apart, no waiting.
+    Every digit must land on the row it was typed for."""
+    import threading
+    import time
+    from textual import events
+
+    app = Host(screen_factory=lambda: CountScreen("Count the float", DEN))
+    keys = ["enter", "enter", "enter", "2", "enter", "5", "enter", "1", "0", "enter", "up", "backspace",
+            "3", "down", "enter", "enter", "7", "f10"]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+
+        def burst():
+            for k in keys:
+                ch = k if len(k) == 1 else ({"enter": "\r", "backspace": "\x7f"}.get(k))
+                app.call_from_thread(app.post_message, events.Key(k, ch))
+                time.sleep(0.002)
+
+        t = threading.Thread(target=burst)
+        t.start()
+        while t.is_alive():
+            await pilot.pause(0.01)
+        for _ in range(50):
+            if app.results:
+                break
+            await pilot.pause(0.02)
+    # 50.00 x 2, 20.00 x 5, 10.00 x 10 then Up from 5.00 corrects it to 13, 1.00 x 7
+    assert app.results == [{**{d: 0 for d in DEN}, 5000: 2, 2000: 5, 1000: 13, 100: 7}]
