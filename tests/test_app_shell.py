@@ -43,8 +43,7 @@ async def wait_for(pilot, cond, timeout=10.0):
 
 async def type_login(pilot, name, pin):
     app = pilot.app
-    app.screen.query_one("#login-name", Input).value = ""
-    app.screen.query_one("#login-name", Input).focus()
+    app.screen.action_clear()
     await pilot.press(*name, "enter", *pin, "enter")
 
 
@@ -119,7 +118,7 @@ async def test_login_messages(shop):
         pin = app.screen.query_one("#login-pin", Input)
         await type_login(pilot, "carla", "9999")
         await wait_for(pilot, lambda: "wrong PIN" in message(app))
-        assert pin.value == "" and app.screen.focused is pin
+        assert pin.value == "" and app.screen.phase == "pin"   # ready for the PIN again
         await type_login(pilot, "nobody", "1111")
         await wait_for(pilot, lambda: "Unknown user or wrong PIN" in message(app) and pin.value == "")
         await type_login(pilot, "mia", "3333")
@@ -251,3 +250,29 @@ async def test_open_area_pushes_the_screen_and_escape_comes_home(shop, monkeypat
         await wait_for(pilot, lambda: isinstance(app.screen, Probe))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+
+
+async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop):
+    """Name, Enter, PIN, Enter arriving faster than the screen repaints (raw key
+    events from a thread, 2 ms apart): the PIN must go to the masked field, never
+    show in clear in the name field, and the login must succeed."""
+    import threading
+    import time
+    from textual import events
+    from screens.home import HomeScreen
+    app = make_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        keys = [*"mia", "enter", *"3333", "enter"]
+
+        def burst():
+            for k in keys:
+                app.call_from_thread(app.post_message, events.Key(k, "\r" if k == "enter" else k))
+                time.sleep(0.002)
+
+        t = threading.Thread(target=burst)
+        t.start()
+        while t.is_alive():
+            await pilot.pause(0.01)
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        assert app.user.name == "mia"
