@@ -39,9 +39,10 @@ class CountEntry(Input):
     focus change in flight between keys."""
 
     NAV_KEYS = ("enter", "up", "down")
+    EDIT_KEYS = ("backspace", "delete")
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        if key in self.NAV_KEYS:
+        if key in self.NAV_KEYS or key in self.EDIT_KEYS:
             return True
         return super().check_consume_key(key, character)
 
@@ -50,6 +51,16 @@ class CountEntry(Input):
             event.stop()
             event.prevent_default()
             self.screen.navigate(event.key)   # type: ignore[attr-defined]
+            return
+        if event.key in self.EDIT_KEYS:
+            # handled here, in key order, not by a binding (bindings can run
+            # ahead of the keys still queued for this field)
+            event.stop()
+            event.prevent_default()
+            if event.key == "backspace":
+                self.action_delete_left()
+            else:
+                self.action_delete_right()
             return
 
 

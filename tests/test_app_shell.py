@@ -61,6 +61,7 @@ async def test_login_then_home_shows_who_where_and_keys(shop):
         await type_login(pilot, "mia", "3333")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
         assert app.user.name == "mia"
+        await pilot.pause(0.3)   # let the home screen finish mounting before the app closes
         text = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "mia" in text and "manager" in text and "T1" in text and shop.config.store.name in text
         # a manager sees every area
@@ -262,13 +263,13 @@ async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop)
     from screens.home import HomeScreen
     app = make_app(shop)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)   # the login screen is up (Header mounted), as a person sees it
         keys = [*"mia", "enter", *"3333", "enter"]
 
         def burst():
             for k in keys:
-                app.call_from_thread(app.post_message, events.Key(k, "\r" if k == "enter" else k))
-                time.sleep(0.002)
+                app.post_message(events.Key(k, "\r" if k == "enter" else k))   # all at once, as
+                time.sleep(0)                                                   # a terminal delivers them
 
         t = threading.Thread(target=burst)
         t.start()
@@ -276,3 +277,4 @@ async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop)
             await pilot.pause(0.01)
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
         assert app.user.name == "mia"
+        await pilot.pause(0.3)   # let the home screen finish mounting before the app closes

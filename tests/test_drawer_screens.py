@@ -369,7 +369,7 @@ async def test_count_screen_keys_in_a_burst_land_on_the_right_rows():
         def burst():
             for k in keys:
                 ch = k if len(k) == 1 else ({"enter": "\r", "backspace": "\x7f"}.get(k))
-                app.call_from_thread(app.post_message, events.Key(k, ch))
+                app.post_message(events.Key(k, ch))
                 time.sleep(0.002)
 
         t = threading.Thread(target=burst)
