@@ -12,6 +12,8 @@ through :func:`from_config(cfg).send`; tests read the bytes from a file or a pty
 """
 from __future__ import annotations
 
+import abc
+
 import logging
 import os
 import socket
@@ -43,11 +45,14 @@ def dummy():
     return import_escpos_printer().Dummy()
 
 
-class Transport:
+class Transport(abc.ABC):
+    """Where raw ESC/POS bytes go. Every concrete transport sends (or raises
+    HardwareError with a sentence); reading status is optional."""
     kind = "none"
 
+    @abc.abstractmethod
     def send(self, data: bytes) -> None:
-        raise NotImplementedError
+        """Send ``data`` whole, or raise HardwareError."""
 
     def describe(self) -> str:
         return self.kind
