@@ -144,6 +144,17 @@ def locked(query):
     return query
 
 
+def release(db: peewee.Database | None = None) -> None:
+    """End of a worker thread's database work: close this thread's own connection
+    (peewee keeps one per thread) unless a transaction is still open."""
+    db = db or proxy.obj
+    try:
+        if db is not None and not db.is_closed() and not db.in_transaction():
+            db.close()
+    except Exception:  # noqa: BLE001 - closing is best effort
+        pass
+
+
 TRANSIENT = (peewee.OperationalError, peewee.InterfaceError)
 
 

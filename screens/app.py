@@ -211,10 +211,6 @@ class StationApp(App):
 
 
 def release_connection(ctx) -> None:
-    """End of a worker thread's database work: close its own connection (peewee
-    keeps one per thread) unless a transaction is still open."""
-    try:
-        if not ctx.db.is_closed() and not ctx.db.in_transaction():
-            ctx.db.close()
-    except Exception:  # noqa: BLE001
-        pass
+    """End of a worker thread's database work (see ``data.db.release``)."""
+    from data import db as dbmod
+    dbmod.release(ctx.db)

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from data import db as dbmod
 from station import permissions
 from station.errors import AuthFailed, LockedOut, PermissionDenied, StationError
 
@@ -261,11 +262,7 @@ class ApprovalDialog(ModalScreen):
         else:
             self.app.call_from_thread(self._approved, a)
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()  # this worker thread's own connection
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
 
     def _approved(self, approval) -> None:
         self.busy = False

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from data import db as dbmod
 from station import drawer as svc
 from station import money, permissions
 from station.errors import NeedsApproval, StationError
@@ -194,11 +195,7 @@ class ReportScreen(Screen):
 
 
 def _close_thread_db(ctx) -> None:
-    try:
-        if not ctx.db.in_transaction():
-            ctx.db.close()
-    except Exception:  # noqa: BLE001
-        pass
+    dbmod.release(ctx.db)
 
 
 # -------------------------------------------------------------- screen ---

@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from data import db as dbmod
 from station import idle
 from station.errors import StationError
 
@@ -122,11 +123,7 @@ class LockScreen(ModalScreen):
         else:
             self.app.call_from_thread(self._done, res)
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
 
     def _failed(self, message: str) -> None:
         self.busy = False
@@ -206,11 +203,7 @@ class IdleLock:
         except Exception:
             pass  # the screen is locked either way; the journal is best effort here
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
 
     def _unlocked(self, res: idle.Unlocked | None) -> None:
         self.locked = False

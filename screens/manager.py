@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static
 
+from data import db as dbmod
 from station import audit
 from station.errors import StationError
 
@@ -142,11 +143,7 @@ class ManagerScreen(Screen):
             self.app.call_from_thread(self.status, f"cannot read the journal: {e.__class__.__name__}", True)
             return
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
         self.app.call_from_thread(self._show_journal, evs, total, before_seq)
 
     def _show_journal(self, evs: list[audit.Event], total: int, before_seq: int | None) -> None:
@@ -203,11 +200,7 @@ class ManagerScreen(Screen):
             self.app.call_from_thread(self.status, f"cannot read the users: {e.__class__.__name__}", True)
             return
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
         self.app.call_from_thread(self._show_users, rows)
 
     def _show_users(self, rows: list[audit.UserRow]) -> None:
@@ -264,11 +257,7 @@ class ManagerScreen(Screen):
             self.app.call_from_thread(self.status, f"could not {op} {name}: {e.__class__.__name__}", True)
             return
         finally:
-            try:
-                if not ctx.db.in_transaction():
-                    ctx.db.close()
-            except Exception:
-                pass
+            dbmod.release(ctx.db)
         self.app.call_from_thread(self.status, f"{name}: {op}d" if op != "unlock" else f"{name}: unlocked")
         self.app.call_from_thread(self.load_users)
 

@@ -21,11 +21,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Label, Static
 
+from data import db as dbmod
 from screens.widgets import (
     KeyFooter, PickDialog, PromptDialog, ScanField, SerialRunner, error_text, shown_code,
 )
 from station import money
-from station.errors import InvalidInput, NeedsApproval, StationError
+from station.errors import NeedsApproval, StationError
 
 MAX_MISSES_SHOWN = 6
 
@@ -55,22 +56,15 @@ def qty_text(qty: int, unit: str = "pc") -> str:
 
 
 def parse_quantity(text: str, unit: str = "pc", max_quantity: int | None = None) -> int:
-    """What the cashier typed -> thousandths (the service checks the limits)."""
-    try:
-        return money.parse_amount(text, minor_units=3, decimal_sep="either",
-                                  maximum=None if max_quantity is None else max_quantity * 1000)
-    except money.AmountError as e:
-        raise InvalidInput(str(e).replace("amount", "quantity")) from None
+    """What the cashier typed -> thousandths: ``station.sale.parse_quantity_input``."""
+    from station.sale import parse_quantity_input
+    return parse_quantity_input(text, max_quantity)
 
 
 def parse_percent(text: str) -> int:
-    try:
-        bp = money.parse_rate((text or "").strip().rstrip("%").strip().replace(",", "."))
-    except money.AmountError as e:
-        raise InvalidInput(str(e)) from None
-    if bp <= 0:
-        raise InvalidInput("the discount must be more than 0 %")
-    return bp
+    """What the cashier typed -> basis points: ``station.sale.parse_percent_input``."""
+    from station.sale import parse_percent_input
+    return parse_percent_input(text)
 
 
 def ui_call(app, fn: Callable, *args) -> None:
@@ -204,12 +198,7 @@ class SaleScreen(Screen):
         return tender
 
     def _close_thread_db(self) -> None:
-        try:
-            db = self.app.ctx.db
-            if not db.is_closed() and not db.in_transaction():
-                db.close()
-        except Exception:
-            pass
+        dbmod.release(self.app.ctx.db)
 
     def focus_scan(self) -> None:
         self.query_one("#sale-scan", ScanField).focus()

@@ -17,6 +17,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from data import db as dbmod
+
 DEBOUNCE_S = 0.15
 LIMIT = 50
 
@@ -93,12 +95,7 @@ class SearchScreen(ModalScreen):
             from screens.widgets import error_text
             rows, err = [], error_text(e)
         finally:
-            try:
-                db = self.app.ctx.db
-                if not db.in_transaction():
-                    db.close()
-            except Exception:
-                pass
+            dbmod.release(self.app.ctx.db)
         self.app.call_from_thread(self._show, rows, text, generation, err)
 
     def _show(self, rows, text: str, generation: int, err: str | None = None) -> None:

@@ -25,6 +25,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Input, Label
 
+from data import db as dbmod
 from screens.widgets import KeyFooter, PickDialog, PromptDialog, error_text
 from station.errors import InvalidInput, StationError
 
@@ -401,12 +402,7 @@ class TenderScreen(Screen):
         else:
             self.app.call_from_thread(self._committed, result)
         finally:
-            try:
-                db = self.ctx.db
-                if not db.in_transaction():
-                    db.close()
-            except Exception:
-                pass
+            dbmod.release(self.ctx.db)
 
     def _commit_failed(self, e: BaseException) -> None:
         self.committing = False
