@@ -625,6 +625,15 @@ def _open_records(path: Path):
     return raw
 
 
+
+def _journal_import(ctx, actor, report, strict: bool) -> None:
+    """The ``catalog.imported`` event, inside the import's transaction."""
+    journal.append("catalog.imported", terminal=ctx.terminal, user=getattr(actor, "name", actor),
+                   ref=Path(report.path).name if report.path else None,
+                   data={"rows": report.rows, "added": report.products_added,
+                         "updated": report.products_updated, "barcodes": report.barcodes_added,
+                         "bad_rows": len(report.errors), "strict": strict})
+
 def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int], None] | None = None,
                actor=None) -> ImportReport:
     """Import (upsert by sku) a catalog CSV in ONE transaction.
@@ -791,11 +800,7 @@ def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *,
             report.errors = sorted(got.errors, key=lambda e: e.line)
             if strict and report.errors:
                 raise _Rollback()
-            journal.append("catalog.imported", terminal=ctx.terminal, user=getattr(actor, "name", actor),
-                           ref=Path(report.path).name if report.path else None,
-                           data={"rows": report.rows, "added": report.products_added,
-                                 "updated": report.products_updated, "barcodes": report.barcodes_added,
-                                 "bad_rows": len(report.errors), "strict": strict})
+            _journal_import(ctx, actor, report, strict)
         report.committed = True
     except _Rollback:
         report.committed = False
@@ -847,11 +852,7 @@ def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportRepo
             report.errors.sort(key=lambda e: e.line)
             if strict and report.errors:
                 raise _Rollback()
-            journal.append("catalog.imported", terminal=ctx.terminal, user=getattr(actor, "name", actor),
-                           ref=Path(report.path).name if report.path else None,
-                           data={"rows": report.rows, "added": report.products_added,
-                                 "updated": report.products_updated, "barcodes": report.barcodes_added,
-                                 "bad_rows": len(report.errors), "strict": strict})
+            _journal_import(ctx, actor, report, strict)
         report.committed = True
         if dbmod.is_postgres(db):   # fresh statistics, or the planner picks seq scans for search
             db.execute_sql("ANALYZE product, barcode, search_word")
