@@ -548,6 +548,28 @@ def override_price(ctx, user, line_id: int, price: int, approval=None) -> Ticket
     return run_write(tx)
 
 
+def parse_quantity_input(text: str, max_quantity: int | None = None) -> int:
+    """What a cashier typed as a quantity (``3``, ``0.350`` or ``0,350``) ->
+    thousandths, or InvalidInput; the services check the limits again."""
+    try:
+        return money.parse_amount(text, minor_units=3, decimal_sep="either",
+                                  maximum=None if max_quantity is None else max_quantity * 1000)
+    except money.AmountError as e:
+        raise InvalidInput(str(e).replace("amount", "quantity")) from None
+
+
+def parse_percent_input(text: str) -> int:
+    """What a cashier typed as a discount (``10``, ``7.5``, ``7,5 %``) -> basis
+    points, more than 0; the services check the range again."""
+    try:
+        bp = money.parse_rate((text or "").strip().rstrip("%").strip().replace(",", "."))
+    except money.AmountError as e:
+        raise InvalidInput(str(e)) from None
+    if bp <= 0:
+        raise InvalidInput("the discount must be more than 0 %")
+    return bp
+
+
 def _check_bp(bp) -> None:
     if not isinstance(bp, int) or isinstance(bp, bool) or not 0 <= bp <= 10000:
         raise InvalidInput("a discount is between 0 and 100 %")
