@@ -6,8 +6,8 @@
   station receipt show N [--terminal T]
       the receipt as plain text.
 
-The CLI is the store operator's tool (as the other ``station`` subcommands): it acts
-without a cashier login and journals ``receipt.reprinted`` with no user.
+Both ask who you are first (receipt.reprint; ``show`` only while
+``security.cli_login_reads`` is on) and journal ``receipt.reprinted`` as that user.
 """
 from __future__ import annotations
 
@@ -15,19 +15,14 @@ import os
 import sys
 
 from station.errors import Unavailable
-
-
-def _ctx(args):
-    from station.cli import load_config
-    from station.context import open_station
-    return open_station(load_config(args))
-
+from station.cli.common import open_ctx, sign_in, sign_in_to_read
 
 def cmd_reprint(args) -> int:
     from station import printing
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    user = sign_in(ctx, "receipt.reprint")
     if args.out:
-        data = printing.reprint_bytes(ctx, None, args.number, args.receipt_terminal)
+        data = printing.reprint_bytes(ctx, user, args.number, args.receipt_terminal)
         if args.out == "-":
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
@@ -39,7 +34,7 @@ def cmd_reprint(args) -> int:
                 raise Unavailable(f"cannot write {args.out}: {e.strerror or e}") from None
             print(f"receipt {args.number} (copy): {len(data)} bytes written to {os.path.abspath(args.out)}")
         return 0
-    res = printing.reprint(ctx, None, args.number, args.receipt_terminal)
+    res = printing.reprint(ctx, user, args.number, args.receipt_terminal)
     if not res.ok or res.skipped:
         raise Unavailable(res.message + ("; use --out FILE to get the bytes" if res.skipped else ""))
     print(res.message)
@@ -48,7 +43,8 @@ def cmd_reprint(args) -> int:
 
 def cmd_show(args) -> int:
     from station import receipt
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    sign_in_to_read(ctx, "receipt.reprint")
     r = receipt.receipt_data(ctx, receipt_no=args.number, terminal=args.receipt_terminal)
     sys.stdout.write(receipt.receipt_text(ctx, r))
     return 0

@@ -8,6 +8,10 @@
   station demo                  create (first time) or reuse the demo store
   station [--demo]              start the cashier app (run_app)
 
+Commands that change people ask who you are first (user, PIN, and the TOTP code
+where the permission table asks for it: :func:`station.cli.common.sign_in`) and
+act as that user; ``user list`` too unless ``security.cli_login_reads`` is off.
+The store's very first user is added without signing in (there is nobody yet).
 A PIN is read with getpass on a terminal, or as one line from stdin otherwise;
 never from the command line, never printed.
 """
@@ -16,19 +20,11 @@ from __future__ import annotations
 import getpass
 import sys
 
+from data import db as dbmod
+from station.cli.common import Parser, ask, load_config as _config, open_ctx as _ctx, sign_in, sign_in_to_read
 from station.errors import InvalidInput
 
 EXIT_MISMATCH = 1
-
-
-def _config(args):
-    from station.cli import load_config
-    return load_config(args)
-
-
-def _ctx(args, *, check_schema: bool = True):
-    from station.context import open_station
-    return open_station(_config(args), check_schema=check_schema)
 
 
 def _out(text: str = "") -> None:
@@ -41,10 +37,13 @@ def cmd_db_upgrade(args) -> int:
     from data import migrations
     cfg = _config(args)
     if getattr(args, "demo", False):
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        from station import files
+        files.make_private_dir(cfg.data_dir, group=cfg.security.store_group)
     ctx = _ctx_nocheck(cfg)
     from data.db import redact
+    from station.context import attach_keys
     applied = migrations.upgrade(ctx.db)
+    attach_keys(ctx)
     where = redact(cfg.db_url)
     if applied:
         for a in applied:
@@ -115,44 +114,43 @@ def cmd_config_show(args) -> int:
 # ------------------------------------------------------------------ user ---
 
 def read_pin(prompt: str = "PIN: ", *, confirm: bool = True) -> str:
-    """A PIN from the terminal (not echoed) or one line of stdin; never argv."""
+    """A new PIN from the terminal (not echoed, typed twice) or one line of stdin; never argv."""
     from station.auth import validate_pin
-    if sys.stdin.isatty():
-        pin = getpass.getpass(prompt)
-        validate_pin(pin)
-        if confirm and getpass.getpass("Again: ") != pin:
-            raise InvalidInput("the two PINs differ: nothing was changed")
-        return pin
-    line = sys.stdin.readline()
-    if not line:
-        raise InvalidInput("no PIN given on stdin: nothing was changed")
-    pin = line.rstrip("\r\n")
+    pin = ask(prompt, secret=True, what="new PIN")
     validate_pin(pin)
+    if confirm and sys.stdin.isatty() and getpass.getpass("Again: ") != pin:
+        raise InvalidInput("the two PINs differ: nothing was changed")
     return pin
 
 
 def cmd_user_add(args) -> int:
     from station import auth
     from station.auth import validate_name
-    from data.models import ROLES
+    from data.models import ROLES, User
     validate_name(args.name)
     if args.role not in ROLES:
         raise InvalidInput(f"unknown role {args.role!r}: one of {', '.join(ROLES)}")
     ctx = _ctx(args)
-    from data.models import User
+    if not User.select().exists():   # the store's first user: nobody to sign in as yet
+        pin = read_pin(f"PIN for {args.name} (the store's first user): ")
+        auth.add_first_user(ctx, args.name, args.role, pin, full_name=args.full_name or "")
+        _out(f"user {args.name} ({args.role}) added: the store's first user")
+        return 0
+    actor = sign_in(ctx, "user.manage")
     if User.get_or_none(User.name == args.name.strip()) is not None:
         from station.errors import Conflict
         raise Conflict(f"user {args.name} already exists")
     pin = read_pin(f"PIN for {args.name}: ")
-    auth.add_user(ctx, None, args.name, args.role, pin, full_name=args.full_name or "")
-    _out(f"user {args.name} ({args.role}) added")
+    auth.add_user(ctx, actor, args.name, args.role, pin, full_name=args.full_name or "")
+    _out(f"user {args.name} ({args.role}) added by {actor.name}")
     return 0
 
 
 def cmd_user_list(args) -> int:
     from station import auth
     from data.models import utcnow
-    _ctx(args)
+    ctx = _ctx(args)
+    sign_in_to_read(ctx, "user.view")
     users = auth.list_users()
     if not users:
         _out("no users yet: add one with 'station user add NAME --role ROLE'")
@@ -172,22 +170,24 @@ def _simple(action):
     def run(args) -> int:
         from station import auth
         ctx = _ctx(args)
-        getattr(auth, action)(ctx, None, args.name)
-        _out(f"user {args.name}: {action}{'d' if action.endswith('e') else 'ed'}")
+        actor = sign_in(ctx, "user.unlock" if action == "unlock" else "user.manage")
+        getattr(auth, action)(ctx, actor, args.name)
+        _out(f"user {args.name}: {action}{'d' if action.endswith('e') else 'ed'} by {actor.name}")
         return 0
     return run
 
 
 def cmd_user_set_pin(args) -> int:
-    from station import auth
+    from station import auth, authority
     from station.errors import NotFound
     from data.models import User
     ctx = _ctx(args)
+    actor = sign_in(ctx, lambda u: authority.OWN_ACCOUNT if u.name == args.name else "user.manage")
     if User.get_or_none(User.name == args.name) is None:
         raise NotFound(f"no user named {args.name}")
     pin = read_pin(f"new PIN for {args.name}: ")
-    auth.set_pin(ctx, None, args.name, pin)
-    _out(f"user {args.name}: PIN changed")
+    auth.set_pin(ctx, actor, args.name, pin)
+    _out(f"user {args.name}: PIN changed by {actor.name}")
     return 0
 
 
@@ -218,28 +218,6 @@ def cmd_demo(args) -> int:
 
 # -------------------------------------------------------------------- app ---
 
-def _quiet_logging(cfg) -> None:
-    """Under the TUI nothing may write to stderr: warnings and log records go to
-    <data dir>/station.log (python-escpos calls logging.basicConfig on import;
-    with a handler already on the root logger that call does nothing)."""
-    import logging
-    import warnings
-    path = cfg.data_dir / "station.log"
-    try:
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.captureWarnings(True)
-    warnings.simplefilter("default")
-
-
 def build_context(args):
     """The configured (or demo) store context the app runs on."""
     from data import migrations
@@ -248,7 +226,14 @@ def build_context(args):
     cfg = _config(args)
     if getattr(args, "demo", False):
         from station import demo
-        demo.ensure_demo(cfg)
+        from station.ops.backup import sqlite_path
+        if cfg.db_url.startswith("sqlite:") and not sqlite_path(cfg.db_url).exists():
+            products = len({r[0] for r in demo.demo_rows()})
+            print(f"station: building the demo store in {sqlite_path(cfg.db_url)} "
+                  f"({products} products, {len(demo.DEMO_USERS)} users) ...", file=sys.stderr, flush=True)
+        done = demo.ensure_demo(cfg, log=lambda m: print(f"station: {m}", file=sys.stderr, flush=True))
+        if done["created"]:
+            print(f"station: demo store ready: {demo_pins_text()}", file=sys.stderr, flush=True)
     try:
         return open_station(cfg)
     except migrations.SchemaMismatch as e:
@@ -260,9 +245,21 @@ def run_app(args, app_factory) -> int:
     root (``screens.main``), so nothing in ``station`` imports the UI."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InvalidInput("the cashier app needs a terminal; for scripts use a subcommand (station --help)")
-    app = app_factory(build_context(args))
-    _quiet_logging(app.ctx.config)
-    app.run()
+    ctx = build_context(args)
+    # under the TUI nothing may write to the terminal: records go to station.log
+    # (python-escpos calls logging.basicConfig on import: with our handler on the
+    # root logger that call does nothing)
+    from station.ops import logs, session
+    logs.setup(ctx.config)
+    if ctx.config.values["terminal"]["kiosk"]:
+        session.enter_kiosk()
+    app = app_factory(ctx)
+    checkpointer = dbmod.start_checkpointer(app.ctx.db)   # SQLite: WAL checkpoints off the commit path
+    try:
+        app.run()
+    finally:
+        if checkpointer is not None:
+            checkpointer.stop()
     rc = getattr(app, "return_code", 0) or 0
     return rc
 
@@ -270,7 +267,6 @@ def run_app(args, app_factory) -> int:
 # -------------------------------------------------------------- register ---
 
 def register(sub) -> None:
-    from station.cli import Parser
     db = sub.add_parser("db", help="the store database: upgrade, version")
     dbs = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=Parser)
     dbs.required = True
@@ -278,6 +274,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_db_upgrade)
     p = dbs.add_parser("version", help="schema version of the database and of this station")
     p.set_defaults(func=cmd_db_version)
+    from station.cli import ops
+    ops.register_db(dbs)
 
     cf = sub.add_parser("config", help="configuration: show")
     cfs = cf.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
@@ -286,11 +284,12 @@ def register(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="also print what each key means")
     p.set_defaults(func=cmd_config_show)
 
-    user = sub.add_parser("user", help="people: add, list, disable, enable, unlock, set-pin (PINs from "
-                                       "a prompt or stdin, never the command line)")
+    user = sub.add_parser("user", help="people: add, list, disable, enable, unlock, set-pin (asks who you "
+                                       "are; PINs from a prompt or stdin, never the command line)")
     us = user.add_subparsers(dest="user_command", metavar="ACTION", parser_class=Parser)
     us.required = True
-    p = us.add_parser("add", help="add a user (asks for the PIN)")
+    p = us.add_parser("add", help="add a user (asks who you are, then the new PIN; the store's first "
+                                  "user is added without signing in)")
     p.add_argument("name")
     p.add_argument("--role", required=True, help="cashier | supervisor | manager | treasurer | admin")
     p.add_argument("--full-name", default="", help="name shown on screen")

@@ -10,22 +10,17 @@
       the last Z report of the drawer (or number N), from the stored row,
       marked COPY; --print sends it to the configured printer.
 
-The CLI is the store operator's tool (like the other ``station`` subcommands):
-it reads without a cashier login and changes nothing except the journal of a
-printed copy.
+Each asks who you are first (unless ``security.cli_login_reads`` is off):
+``status`` and ``z`` need drawer.view_all, ``x`` is the session's cashier's or
+a supervisor's. Nothing changes except the journal of a printed copy, in the
+name of whoever signed in.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-
-def _ctx(args):
-    from station.cli import load_config
-    from station.context import open_station
-    return open_station(load_config(args))
-
+from station.cli.common import open_ctx, sign_in_to_read
 
 def _fmt(ctx, v):
     from station.drawer import _fmt as f
@@ -34,7 +29,8 @@ def _fmt(ctx, v):
 
 def cmd_status(args) -> int:
     from station import drawer
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    sign_in_to_read(ctx, "drawer.view_all")
     rows = (drawer.list_sessions(ctx, drawer=args.drawer, limit=args.history) if args.drawer
             else drawer.overview(ctx))
     if args.json:
@@ -56,7 +52,7 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _show(ctx, data, args, copy: bool) -> int:
+def _show(ctx, user, data, args, copy: bool) -> int:
     from station import journal, reports
     if args.json:
         print(json.dumps(data, indent=2))
@@ -64,7 +60,7 @@ def _show(ctx, data, args, copy: bool) -> int:
     print("\n".join(reports.lines(data, ctx.config.values["printer"]["width"], copy=copy)))
     if args.print:
         msg = reports.print_report(ctx, data, copy=copy)
-        journal.append(f"drawer.{data['report'].lower()}_printed", terminal=ctx.terminal, user="cli",
+        journal.append(f"drawer.{data['report'].lower()}_printed", terminal=ctx.terminal, user=user,
                        ref=data["session"], data={"drawer": data["drawer"], "copy": copy,
                                                   "z": data.get("z_number")})
         print(msg, file=sys.stderr)
@@ -72,22 +68,19 @@ def _show(ctx, data, args, copy: bool) -> int:
 
 
 def cmd_x(args) -> int:
-    from data.models import DrawerSession
-    from station import reports
-    from station.errors import NotFound
-    ctx = _ctx(args)
-    d = args.drawer or ctx.drawer
-    s = DrawerSession.select().where((DrawerSession.drawer == d) & (DrawerSession.status == "open")).first()
-    if s is None:
-        raise NotFound(f"no drawer session is open on drawer {d}")
-    return _show(ctx, reports.build_x_data(ctx, s), args, copy=False)
+    from station import drawer
+    ctx = open_ctx(args)
+    user = sign_in_to_read(ctx, "drawer.x_report")
+    data = drawer.x_data(ctx, args.drawer) if user is None else drawer.x_report(ctx, user, args.drawer)
+    return _show(ctx, user, data, args, copy=False)
 
 
 def cmd_z(args) -> int:
     from station import drawer
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    user = sign_in_to_read(ctx, "drawer.view_all")
     data = drawer.z_report(ctx, drawer=args.drawer, z_number=args.reprint)
-    return _show(ctx, data, args, copy=True)
+    return _show(ctx, user, data, args, copy=True)
 
 
 def _positive(text: str) -> int:

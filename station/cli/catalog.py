@@ -7,19 +7,16 @@
 
 Exit codes of ``import``: 0 all rows imported, 1 some rows were bad (the good
 ones were imported, or nothing with --strict), 2 the file could not be used.
+``import`` asks who you are (catalog.manage, with TOTP) and journals as that
+user; the others too unless ``security.cli_login_reads`` is off.
 """
 from __future__ import annotations
 
 import sys
 import time
+from station.cli.common import Parser, open_ctx, sign_in, sign_in_to_read
 
 EXIT_BAD_ROWS = 1
-
-
-def _ctx(args):
-    from station.cli import load_config
-    from station.context import open_station
-    return open_station(load_config(args))
 
 
 class ProgressBar:
@@ -56,10 +53,11 @@ def cmd_import(args) -> int:
         raise InvalidInput(f"file {path} does not exist")
     if path.is_dir():
         raise InvalidInput(f"{path} is a folder, not a CSV file")
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    actor = sign_in(ctx, "catalog.manage")
     bar = ProgressBar() if (sys.stderr.isatty() and not args.quiet) else None
     try:
-        report = catalog.import_csv(ctx, path, strict=args.strict, progress=bar)
+        report = catalog.import_csv(ctx, path, strict=args.strict, progress=bar, actor=actor)
     finally:
         if bar is not None:
             bar.close()
@@ -76,7 +74,8 @@ def cmd_import(args) -> int:
 def cmd_export(args) -> int:
     from station import catalog
     from station.errors import InvalidInput
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    sign_in_to_read(ctx, "catalog.view")
     if args.file in (None, "-"):
         try:
             n = catalog.export_csv(ctx, sys.stdout)
@@ -109,7 +108,8 @@ def _line(ctx, p) -> str:
 def cmd_lookup(args) -> int:
     from station import catalog
     from station.errors import NotFound
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    sign_in_to_read(ctx, "catalog.view")
     catalog.validate_barcode(args.code)
     p = catalog.lookup_barcode(args.code, include_inactive=True)
     if p is None:
@@ -123,7 +123,8 @@ def cmd_search(args) -> int:
     from station.errors import InvalidInput
     if args.limit <= 0:
         raise InvalidInput("--limit must be a positive number")
-    ctx = _ctx(args)
+    ctx = open_ctx(args)
+    sign_in_to_read(ctx, "catalog.view")
     found = catalog.search(" ".join(args.text), limit=args.limit, include_inactive=True)
     for p in found:
         print(_line(ctx, p))
@@ -134,7 +135,6 @@ def cmd_search(args) -> int:
 
 
 def register(sub) -> None:
-    from station.cli import Parser
     cat = sub.add_parser("catalog", help="products: import, export, lookup, search")
     cs = cat.add_subparsers(dest="catalog_command", metavar="ACTION", parser_class=Parser)
     cs.required = True
