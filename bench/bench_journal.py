@@ -4,7 +4,7 @@
    move head) on SQLite, p50/p99, vs bare ``sqlite3`` doing the same statements
    on the same schema with the same pragmas (WAL, synchronous=FULL, BEGIN IMMEDIATE).
 2. ``station verify``'s ``journal.chain`` over N rows, vs bare ``sqlite3`` reading
-   the same rows + ``hashlib`` over the same canonical JSON (the floor for any
+   the same rows + ``hmac`` over the same canonical JSON (the floor for any
    Python verifier).
 
 Sizes: STATION_BENCH_FULL=1 for 2000 appends and 1,000,000 rows; default 300
@@ -13,6 +13,7 @@ appends and 50,000 rows.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -63,7 +64,9 @@ def bench_append(tmp: Path) -> None:
     # bare sqlite3: same statements, same pragmas, its own fresh store
     home2 = tmp / "b"
     home2.mkdir()
-    _open(home2).db.close()
+    ctx2 = _open(home2)
+    key = ctx2.keys.mac_key
+    ctx2.db.close()
     con = sqlite3.connect(home2 / "store.db", isolation_level=None)
     for p in ("journal_mode=wal", "synchronous=full", "foreign_keys=1", "busy_timeout=15000"):
         con.execute(f"PRAGMA {p}")
@@ -75,7 +78,7 @@ def bench_append(tmp: Path) -> None:
         seq += 1
         ts = journal.now_iso()
         data = _canon({"i": i})
-        h = journal.row_hash(seq, ts, "T1", "carla", "bench.append", i, f"r{i}", data, prev)
+        h = journal.row_hash(seq, ts, "T1", "carla", "bench.append", i, f"r{i}", data, prev, key)
         con.execute("INSERT INTO journal (seq, ts, terminal, user_name, kind, amount, ref, data, prev_hash, hash) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?)", (seq, ts, "T1", "carla", "bench.append", i, f"r{i}", data, prev, h))
         con.execute("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
@@ -93,6 +96,7 @@ def bench_verify(tmp: Path) -> None:
     home = tmp / "v"
     home.mkdir()
     ctx = _open(home)
+    key = ctx.keys.mac_key
     ctx.db.close()
     # fill N chained rows quickly (one transaction, bare sqlite3: this is set-up, not measured)
     con = sqlite3.connect(home / "store.db", isolation_level=None)
@@ -102,7 +106,7 @@ def bench_verify(tmp: Path) -> None:
     batch = []
     for seq in range(1, ROWS + 1):
         data = _canon({"n": seq % 7})
-        h = journal.row_hash(seq, ts, "T1", "carla", "sale.test", seq, None, data, prev)
+        h = journal.row_hash(seq, ts, "T1", "carla", "sale.test", seq, None, data, prev, key)
         batch.append((seq, ts, "T1", "carla", "sale.test", seq, None, data, prev, h))
         prev = h
         if len(batch) == 10000:
@@ -128,14 +132,14 @@ def bench_verify(tmp: Path) -> None:
                            "FROM journal ORDER BY seq"):
         body = _canon({"seq": row[0], "ts": row[1], "terminal": row[2], "user": row[3], "kind": row[4],
                        "amount": row[5], "ref": row[6], "data": row[7], "prev": row[8]})
-        if row[8] != expect or hashlib.sha256(body.encode()).hexdigest() != row[9]:
+        if row[8] != expect or hmac.new(key, body.encode(), hashlib.sha256).hexdigest() != row[9]:
             raise SystemExit("bare verifier disagrees")
         expect = row[9]
     raw = time.perf_counter() - t
     con.close()
     print(f"journal.chain verify over {ROWS:,} rows (SQLite)")
     print(f"  station verify journal.chain : {ours:6.2f} s  ({ROWS / ours:,.0f} rows/s)")
-    print(f"  bare sqlite3 + hashlib       : {raw:6.2f} s  ({ROWS / raw:,.0f} rows/s)")
+    print(f"  bare sqlite3 + hmac          : {raw:6.2f} s  ({ROWS / raw:,.0f} rows/s)")
 
 
 def main() -> None:

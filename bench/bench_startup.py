@@ -25,7 +25,7 @@ OURS = r'''
 import sys, time
 t0 = float(sys.argv[1])
 from station.cli import build_parser
-from station import cli_core
+from station.cli import core as cli_core
 args = build_parser().parse_args(["--db", sys.argv[2]])
 from screens.main import make_app
 app = make_app(cli_core.build_context(args))
