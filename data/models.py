@@ -9,17 +9,18 @@ keys, partial unique indexes); insert-only triggers are in ``migrations``.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 
 from peewee import (
     BigIntegerField, BooleanField, CharField, Check, DateTimeField, ForeignKeyField,
-    IntegerField, Model, TextField, SQL,
+    IntegerField, Model, SQL, TextField,
 )
 
 from data.db import proxy
 
 
 def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    return _dt.datetime.fromtimestamp(time.time(), _dt.timezone.utc).replace(tzinfo=None)
 
 
 class Base(Model):
@@ -35,6 +36,16 @@ class SchemaMeta(Base):
 
 # ---------------------------------------------------------------- catalog ---
 
+class Category(Base):
+    """A product category; ``parent`` groups categories one level deep. A new
+    product of the category gets its default VAT rate (NULL: none)."""
+    name = CharField(max_length=100, unique=True)
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT")
+    active = BooleanField(default=True)
+    vat_rate = IntegerField(null=True, constraints=[Check("vat_rate >= 0 AND vat_rate <= 10000")])
+    created_at = DateTimeField(default=utcnow)
+
+
 class Product(Base):
     sku = CharField(max_length=64, unique=True)
     name = CharField(max_length=200)
@@ -46,6 +57,16 @@ class Product(Base):
     category = CharField(max_length=100, default="")
     active = BooleanField(default=True)
     updated_at = DateTimeField(default=utcnow)
+    #: cost price per unit (per kg for weighed items), minor units
+    cost = BigIntegerField(default=0, constraints=[Check("cost >= 0"), SQL("DEFAULT 0")])
+    #: stock (station.stock): the category row (``category`` keeps its name), the
+    #: cached stock on hand in thousandths (= the sum of its movements, kept by a
+    #: trigger), the reorder point (NULL: no low-stock alert), the last cost paid
+    category_ref = ForeignKeyField(Category, null=True, column_name="category_id", backref="products",
+                                   on_delete="RESTRICT", lazy_load=False)
+    on_hand = BigIntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    reorder_point = BigIntegerField(null=True)
+    last_cost = BigIntegerField(default=0, constraints=[Check("last_cost >= 0"), SQL("DEFAULT 0")])
 
 
 class Barcode(Base):
@@ -54,7 +75,8 @@ class Barcode(Base):
 
 
 class SearchWord(Base):
-    """One row per word of a product name (prefix search on any word)."""
+    """One row per word of a product name: the name search before the full-text
+    index (migration 1 creates it, migration 3 drops it; nothing reads it)."""
     word = CharField(max_length=64)
     product = ForeignKeyField(Product, on_delete="CASCADE", index=True)
 
@@ -116,6 +138,32 @@ class Approval(Base):
     terminal = CharField(max_length=64)
     created_at = DateTimeField(default=utcnow)
     used_at = DateTimeField(null=True)
+    origin = CharField(max_length=128, null=True)   # where the approver was: "ssh 203.0.113.5", None at a till
+
+
+REQUEST_STATUSES = ("pending", "granted", "refused", "cancelled", "expired")
+
+
+class ApprovalRequest(Base):
+    """An approval asked for at one terminal, waiting in the database for a
+    manager at another terminal (or over SSH) to grant or refuse it. A grant
+    makes the one Approval (``approval``) for exactly this action, amount and ref."""
+    action = CharField(max_length=64)
+    amount = BigIntegerField(null=True)
+    ref = CharField(max_length=128, null=True)
+    reason = TextField(default="")
+    requester = ForeignKeyField(User, backref="approval_requests")
+    terminal = CharField(max_length=64)
+    origin = CharField(max_length=128, null=True)
+    status = CharField(max_length=10, default="pending", index=True, constraints=[Check(
+        "status IN ('pending','granted','refused','cancelled','expired')")])
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(User, null=True, backref="decided_requests")
+    decided_origin = CharField(max_length=128, null=True)
+    note = TextField(default="")                   # why it was refused
+    approval = ForeignKeyField(Approval, null=True, unique=True)
 
 
 # ----------------------------------------------------------------- drawer ---
@@ -129,6 +177,11 @@ class DrawerSession(Base):
     float_amount = BigIntegerField(constraints=[Check("float_amount >= 0")])
     #: cached running expected cash; changes in the same transaction as every movement
     expected_cash = BigIntegerField(default=0)
+    #: running totals (canonical JSON: sales, tenders by method, movements by kind,
+    #: movement count), kept in the same transaction as every posting (station.drawer)
+    totals = TextField(default="{}", constraints=[SQL("DEFAULT '{}'")])
+    #: running digest of the session's movements, in order (NULL: opened before it existed)
+    digest = CharField(max_length=64, null=True)
     closed_at = DateTimeField(null=True)
     closed_by = ForeignKeyField(User, null=True, backref="closed_sessions")
     counted = BigIntegerField(null=True)
@@ -220,6 +273,9 @@ class Ticket(Base):
     total = BigIntegerField(null=True)
     rounding = BigIntegerField(default=0)   # cash rounding applied at tender
     completed_at = DateTimeField(null=True)
+    #: bumped by every change to the ticket or its lines (station.sale keeps a
+    #: terminal's open ticket in memory and trusts it only at the same revision)
+    rev = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
 
     class Meta:
         indexes = ((("terminal", "receipt_no"), True),)
@@ -240,6 +296,8 @@ class TicketLine(Base):
     vat_rate = IntegerField()
     line_total = BigIntegerField(default=0)
     voided = BooleanField(default=False)
+    #: the product's cost per unit when the line was rung up (profit keeps history)
+    cost = BigIntegerField(default=0, constraints=[Check("cost >= 0"), SQL("DEFAULT 0")])
 
     class Meta:
         indexes = ((("ticket", "position"), True),)
@@ -260,8 +318,31 @@ class ReceiptCounter(Base):
     last = BigIntegerField(default=0)
 
 
+PRINT_STATUSES = ("queued", "printed", "unconfirmed", "failed", "dismissed")
+
+
+class PrintJob(Base):
+    """The durable print queue: a receipt to print, written in the same transaction
+    as the sale (or the reprint), so a till killed right after the commit still
+    knows the receipt never printed."""
+    ticket = ForeignKeyField(Ticket, backref="print_jobs", on_delete="RESTRICT")
+    terminal = CharField(max_length=64)                 # the till whose printer prints it
+    copy = BooleanField(default=False)
+    kick = BooleanField(default=False)                  # open the drawer first (a cash sale)
+    status = CharField(max_length=12, default="queued", constraints=[Check(
+        "status IN ('queued','printed','unconfirmed','failed','dismissed')")])
+    attempts = IntegerField(default=0)
+    message = TextField(default="")
+    user_name = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("terminal", "status"), False),)
+
+
 ALL_MODELS = [
-    SchemaMeta, Product, Barcode, SearchWord, User, JournalHead, Journal, Approval,
+    SchemaMeta, Category, Product, Barcode, SearchWord, User, JournalHead, Journal, Approval, ApprovalRequest,
     DrawerSession, DenominationCount, CashMovement, ZReport, ZCounter,
-    Ticket, TicketLine, Tender, ReceiptCounter,
+    Ticket, TicketLine, Tender, ReceiptCounter, PrintJob,
 ]

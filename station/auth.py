@@ -170,6 +170,26 @@ def add_user(ctx, actor, name: str, role: str, pin: str, full_name: str = "") ->
     return u
 
 
+def add_first_user(ctx, name: str, role: str, pin: str, full_name: str = "") -> User:
+    """The store's first user, added with nobody signed in (there is nobody yet):
+    only while the store has no user at all, and only in a role that may manage
+    users (so someone can add the others)."""
+    if permissions.decide(role, "user.manage") != permissions.ALLOW:
+        managers = [r for r in ROLES if permissions.decide(r, "user.manage") == permissions.ALLOW]
+        raise InvalidInput(f"the first user must be able to add the others: role {' or '.join(managers)}")
+    name = validate_name(name)
+    validate_pin(pin)
+    h = hash_pin(pin, ctx.keys.pepper, ctx.config.security.scrypt_n)
+    with dbmod.write():
+        journal.head(lock=True)   # two first users at once: one waits here and finds the other
+        if User.select().exists():
+            raise PermissionDenied("this store already has users: sign in as one who may add users")
+        u = User.create(name=name, role=role, pin_hash=h, full_name=full_name)
+        journal.append("user.added", terminal=ctx.terminal, user=name, ref=name,
+                       data={"role": role, "first_user": True})
+    return u
+
+
 def _get(name: str) -> User:
     u = User.get_or_none(User.name == name)
     if u is None:

@@ -7,7 +7,8 @@ spaces).
 
 Lookup is one indexed query (``barcode.code`` is the primary key). Search uses
 two indexes only: ``product.name_key`` (prefix of the whole normalized name) and
-``search_word.word`` (prefix of any word of the name); never ``LIKE '%x%'``.
+the full-text index of the names' words (SQLite FTS5 ``product_fts``, PostgreSQL
+a tsvector GIN index), every typed word a prefix; never ``LIKE '%x%'`` on the table.
 
 CSV format (UTF-8, header row, comma separated)::
 
@@ -27,12 +28,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
-from peewee import JOIN, SQL
+from peewee import JOIN
 
 from data import db as dbmod
-from data.models import Barcode, Product, SearchWord, utcnow
+from data import migrations
+from data.models import Barcode, Product, utcnow
 from station import journal, money
 from station.errors import InvalidInput
 
@@ -106,6 +108,59 @@ def lookup_barcode(code: str, *, include_inactive: bool = False) -> Product | No
     return None
 
 
+class Item(NamedTuple):
+    """What a sale needs of a product (read as one row, no model object)."""
+    id: int
+    sku: str
+    name: str
+    price: int
+    vat_rate: int
+    unit: str
+    active: bool
+    cost: int
+    on_hand: int = 0     # thousandths (station.stock)
+
+
+_ITEM = "SELECT p.id, p.sku, p.name, p.price, p.vat_rate, p.unit, p.active, p.cost, p.on_hand FROM "
+
+
+def _item(row) -> Item | None:
+    return None if row is None else Item(*row[:6], bool(row[6]), row[7], row[8])
+
+
+def item_by_code(code: str) -> Item | None:
+    """The product with this barcode, active or not (the sale says when it is no
+    longer sold), or None. One indexed query; a UPC-A scanned as EAN-13 (or the
+    other way round) is found too."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    db = dbmod.current()
+    if (len(code) == 12 or (len(code) == 13 and code[0] == "0")) and code.isdigit():
+        variants = _code_variants(code)        # the UPC-A and its EAN-13 form
+        if len(variants) == 2:
+            row = db.execute_sql(dbmod.q(_ITEM + "barcode b JOIN product p ON p.id = b.product_id "
+                                         "WHERE b.code IN (?, ?) ORDER BY CASE WHEN b.code = ? THEN 0 ELSE 1 END "
+                                         "LIMIT 1"), (variants[0], variants[1], code)).fetchone()
+            return _item(row)
+    row = db.execute_sql(dbmod.q(_ITEM + "barcode b JOIN product p ON p.id = b.product_id WHERE b.code = ?"),
+                         (code,)).fetchone()
+    return _item(row)
+
+
+def item_by_id(product_id: int) -> Item | None:
+    return _item(dbmod.current().execute_sql(dbmod.q(_ITEM + "product p WHERE p.id = ?"),
+                                             (int(product_id),)).fetchone())
+
+
+def item_by_sku(skus) -> Item | None:
+    """The first product (by id) whose sku is one of ``skus``."""
+    skus = sorted(skus)
+    marks = ", ".join("?" * len(skus))
+    return _item(dbmod.current().execute_sql(dbmod.q(_ITEM + f"product p WHERE p.sku IN ({marks}) ORDER BY p.id "
+                                                     f"LIMIT 1"), tuple(skus)).fetchone())
+
+
 def get_by_sku(sku: str) -> Product | None:
     return Product.get_or_none(Product.sku == (sku or "").strip())
 
@@ -136,24 +191,6 @@ def normalize_name(text: str) -> str:
     return _NON_WORD.sub(" ", t).strip()[:NAME_MAX]
 
 
-def name_words(name_key: str) -> set[str]:
-    return {w[:WORD_MAX] for w in name_key.split()}
-
-
-def indexable(word: str) -> bool:
-    """Words worth an index row: two characters or more, not only digits
-    ("500", "g", "1" are matched on the candidate rows instead)."""
-    return len(word) >= 2 and not word.isdigit()
-
-
-def index_words(name_key: str) -> set[str]:
-    """The words stored in SearchWord: every indexable word but the first (the
-    ``name_key`` index already serves the first). Less than half the rows of
-    one row per word, which is most of the import's time at a million."""
-    words = name_key.split()
-    return {w[:WORD_MAX] for w in words[1:] if indexable(w)}
-
-
 def _prefix_cond(field_, prefix: str):
     """Indexed prefix condition: a range on SQLite (BINARY collation), LIKE on
     PostgreSQL (served by the varchar_pattern_ops index)."""
@@ -163,11 +200,33 @@ def _prefix_cond(field_, prefix: str):
     return (field_ >= prefix) & (field_ < prefix + "\U0010ffff")
 
 
+def _word_matches(words: list[str], shorts: list[str], include_inactive: bool, limit: int) -> list[Product]:
+    """Products whose name has a word starting with each of ``words`` (2+
+    characters: the full-text index) and each of ``shorts`` (one character:
+    checked on those rows), at most ``limit``, in the index's order."""
+    conds, params = [], []
+    if dbmod.is_postgres():
+        sql = "SELECT p.* FROM product p WHERE to_tsvector('simple', p.name_key) @@ to_tsquery('simple', ?)"
+        params.append(" & ".join(f"{w}:*" for w in words))
+    else:
+        sql = "SELECT p.* FROM product_fts f JOIN product p ON p.id = f.rowid WHERE product_fts MATCH ?"
+        params.append(" AND ".join(f'"{w}"*' for w in words))
+    for w in shorts:
+        conds.append("(' ' || p.name_key) LIKE ?")
+        params.append(f"% {w}%")
+    if not include_inactive:
+        conds.append("p.active")
+    sql += "".join(f" AND {c}" for c in conds) + " LIMIT ?"
+    params.append(limit)
+    return list(Product.raw(dbmod.q(sql), *params))
+
+
 def search(text: str, limit: int = 50, *, include_inactive: bool = False) -> list[Product]:
     """Products for what a cashier typed: an exact barcode or sku first, then
-    names starting with the text, then names with words starting with each
-    typed word ("mil 1,5" finds "Fresh Milk 1.5%"). Every query is an index
-    range with a LIMIT, so it stays fast at a million products."""
+    names starting with the text, then names with a word starting with each
+    typed word ("mil 1,5" finds "Fresh Milk 1.5%"), sorted by name. Every query
+    is an index range or a full-text index lookup with a LIMIT, so it stays fast
+    at a million products."""
     text = (text or "").strip()
     if not text or limit <= 0:
         return []
@@ -194,31 +253,12 @@ def search(text: str, limit: int = 50, *, include_inactive: bool = False) -> lis
         .order_by(Product.name_key).limit(limit))
     if len(out) >= limit:
         return out
-    words = sorted(set(key.split()), key=len, reverse=True)
-    drivers = [w for w in words if indexable(w)]
-    if not drivers:
-        return out   # only digits / single letters: the name prefix above is all an index can serve
-    driver = drivers[0][:WORD_MAX]
-    others = [w for w in words if w != drivers[0]]
-    param = dbmod.current().param
-
-    def has_word(w):
-        # checked on the candidate rows the driver's index range found (no scan):
-        # some word of the name starts with w
-        return SQL(f"(' ' || {Product.name_key.column.name}) LIKE {param}", [f"% {w}%"])
-
-    q_first = Product.select().where(_prefix_cond(Product.name_key, driver))
-    q_other = (Product.select().join(SearchWord, on=(SearchWord.product == Product.id))
-               .where(_prefix_cond(SearchWord.word, driver)))
-    for w in others:
-        q_first = q_first.where(has_word(w))
-        q_other = q_other.where(has_word(w))
-    q_first = active(q_first).order_by(Product.name_key).limit(2 * limit)
-    q_other = active(q_other).order_by(SearchWord.word, SearchWord.product).limit(2 * limit)
-    found = {p.id: p for p in q_first}
-    found.update((p.id, p) for p in q_other)
-    found = sorted((p for p in found.values() if p.id not in seen), key=lambda p: (p.name_key, p.id))
-    add(found)
+    words = list(dict.fromkeys(w[:WORD_MAX] for w in key.split()))
+    long_words = [w for w in words if len(w) >= 2]
+    if not long_words:
+        return out   # only single characters: the name prefix above is all an index can serve
+    found = _word_matches(long_words, [w for w in words if len(w) < 2], include_inactive, 2 * limit)
+    add(sorted((p for p in found if p.id not in seen), key=lambda p: (p.name_key, p.id)))
     return out
 
 
@@ -290,9 +330,9 @@ _FALSE = {"0", "false", "no", "n"}
 
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_PRICE = {m: re.compile(r"^(\d{1,13})(?:\.(\d{1,%d}))?$" % m) if m else re.compile(r"^(\d{1,13})$")
+_PRICE = {m: re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,%d}))?$" % m) if m else re.compile(r"^([0-9]{1,13})$")
           for m in range(0, 5)}
-_RATE = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
+_RATE = re.compile(r"^([0-9]{1,3})(?:\.([0-9]{1,2}))?$")
 
 
 def _parse_row(line: int, rec, *, minor_units: int, max_price: int) -> _Row:
@@ -431,6 +471,7 @@ class _Importer:
         self.seen_code: dict[str, int] = {}
         self.sku_of_new: dict[int, str] = {}
         self.db_had_products = Product.select().exists()
+        self.category_id: CategoryIds | None = None
         self.next_id = None if self.pg else (self.db.execute_sql(
             "SELECT COALESCE(MAX(id), 0) FROM product").fetchone()[0] + 1)
 
@@ -487,11 +528,11 @@ class _Importer:
 
     def plan(self, rows: list[_Row]):
         """Check the rows of one chunk against everything seen so far; return
-        the rows to write (products, updates, renamed ids, words, barcodes)."""
+        the rows to write (products, updates, barcodes)."""
         rep = self.report
         db_sku, db_code = self._existing(rows)
         new_products: list[_Row] = []
-        updates: list[tuple[int, _Row, bool]] = []
+        updates: list[tuple[int, _Row]] = []
         barcodes: list[tuple[str, object]] = []   # (code, pid or _Row for new)
         pending_new: dict[str, _Row] = {}         # sku -> first row, in this chunk
         pending_code: dict[str, str] = {}         # code -> sku, new in this chunk
@@ -554,7 +595,7 @@ class _Importer:
                         p.active if r.active is None else r.active)
                 self.seen_sku[r.sku] = (p.id, fh)
                 if old != want:
-                    updates.append((p.id, r, r.name != p.name))
+                    updates.append((p.id, r))
                     rep.products_updated += 1
                 else:
                     rep.products_unchanged += 1
@@ -564,23 +605,16 @@ class _Importer:
         # ids for the new products, then the rows to write
         ids = self._new_ids(len(new_products))
         pid_of: dict[str, int] = {}
-        prod_rows, word_rows = [], []
+        prod_rows = []
         for pid, r in zip(ids, new_products):
             pid_of[r.sku] = pid
             self.seen_sku[r.sku] = (pid, hash(r.fields()))
             self.sku_of_new[pid] = r.sku
-            key = r.key
-            prod_rows.append((pid, r.sku, r.name, key, r.price, r.vat, r.unit or "pc", r.category,
+            prod_rows.append((pid, r.sku, r.name, r.key, r.price, r.vat, r.unit or "pc", r.category,
                               True if r.active is None else r.active, self.now_param))
-            word_rows.extend((w, pid) for w in index_words(key))
         rep.products_added += len(prod_rows)
         update_rows = [(r.name, r.key, r.price, r.vat, r.category, r.unit, r.active, self.now_param, pid)
-                       for pid, r, _n in updates]
-        renamed = [pid for pid, _r, n in updates if n]
-        for pid, r, n in updates:
-            if n:
-                word_rows.extend((w, pid) for w in index_words(r.key))
-        word_rows.sort()   # index order: b-tree inserts land next to each other (fewer page misses)
+                       for pid, r in updates]
         bc_rows = []
         for code, owner in barcodes:
             pid = pid_of[owner] if isinstance(owner, str) else owner
@@ -588,27 +622,48 @@ class _Importer:
             bc_rows.append((code, pid))
         bc_rows.sort()
         rep.barcodes_added += len(bc_rows)
-        return prod_rows, update_rows, renamed, word_rows, bc_rows
+        return prod_rows, update_rows, bc_rows
 
     def write(self, plan) -> None:
-        write_plan(self.db.cursor(), plan)
+        if self.category_id is None:
+            self.category_id = CategoryIds(self.db.cursor())
+        write_plan(self.db.cursor(), plan, self.category_id)
 
     def _bad(self, r: _Row, reason: str) -> None:
         self.report.errors.append(RowError(r.line, r.sku, reason))
 
 
-def write_plan(cur, plan) -> None:
-    prod_rows, update_rows, renamed, word_rows, bc_rows = plan
+class CategoryIds:
+    """Category name -> id for the rows one import writes: read once, a missing
+    category created when first met (the product rows carry their category's id
+    as they are written: no pass over the whole catalog afterwards)."""
+
+    def __init__(self, cur):
+        self.cur = cur
+        cur.execute("SELECT name, id FROM category")
+        self.ids: dict[str, int] = dict(cur.fetchall())
+
+    def __call__(self, name: str) -> int | None:
+        if not name:
+            return None
+        cid = self.ids.get(name)
+        if cid is None:
+            self.cur.execute(f"INSERT INTO category (name, active, created_at) VALUES ({_ph(3)}) RETURNING id",
+                             (name, True, dbmod.param_time(utcnow())))
+            cid = self.ids[name] = self.cur.fetchone()[0]
+        return cid
+
+
+def write_plan(cur, plan, category_id: CategoryIds) -> None:
+    prod_rows, update_rows, bc_rows = plan
     _bulk(cur, "product", ("id", "sku", "name", "name_key", "price", "vat_rate", "unit", "category",
-                           "active", "updated_at"), prod_rows)
+                           "category_id", "active", "updated_at"),
+          [(*r[:8], category_id(r[7]), *r[8:]) for r in prod_rows])
     if update_rows:
         sql = (f"UPDATE product SET name = {_ph(1)}, name_key = {_ph(1)}, price = {_ph(1)}, "
-               f"vat_rate = {_ph(1)}, category = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
+               f"vat_rate = {_ph(1)}, category = {_ph(1)}, category_id = {_ph(1)}, unit = COALESCE({_ph(1)}, unit), "
                f"active = COALESCE({_ph(1)}, active), updated_at = {_ph(1)} WHERE id = {_ph(1)}")
-        cur.executemany(sql, update_rows)
-    if renamed:
-        cur.executemany(f"DELETE FROM search_word WHERE product_id = {_ph(1)}", [(p,) for p in renamed])
-    _bulk(cur, "search_word", ("word", "product_id"), word_rows)
+        cur.executemany(sql, [(*r[:5], category_id(r[4]), *r[5:]) for r in update_rows])
     _bulk(cur, "barcode", ("code", "product_id"), bc_rows)
 
 
@@ -650,7 +705,7 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
         if total == 0:
             raise InvalidInput(f"{path} is empty: expected a header row {','.join(COLUMNS[:6])}")
         report = ImportReport(path=str(path), strict=strict)
-        if total >= PARALLEL_BYTES and dbmod.is_sqlite():
+        if total >= PARALLEL_BYTES:
             if _import_fresh_parallel(ctx, path, total, report, strict=strict, progress=progress,
                                       actor=actor):
                 if progress:
@@ -663,7 +718,11 @@ def import_csv(ctx, path, *, strict: bool = False, progress: Callable[[int, int]
                 except (OSError, ValueError):
                     pass
 
-        import_records(ctx, _csv_records(path, raw), report, strict=strict, on_chunk=on_chunk, actor=actor)
+        records = _csv_records(path, raw)
+        try:
+            import_records(ctx, records, report, strict=strict, on_chunk=on_chunk, actor=actor)
+        finally:
+            records.close()
         if progress:
             progress(total, total)
         return report
@@ -677,7 +736,8 @@ class _Rollback(Exception):
 
 def _csv_records(path: Path, raw) -> Iterator[tuple[int, tuple]]:
     """(line number, texts in COLUMNS order) of each data row of the open file."""
-    reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
     try:
         header = next(reader, None)
         while header is not None and not any(h.strip() for h in header):
@@ -708,13 +768,15 @@ def _csv_records(path: Path, raw) -> Iterator[tuple[int, tuple]]:
                            f"save it as UTF-8 and import again") from None
     except csv.Error as e:
         raise InvalidInput(f"{path} is not a readable CSV file (line {reader.line_num}: {e})") from None
+    finally:
+        text.detach()
 
 
 # ------------------------------------------- big fresh imports: 2 processes --
 
-#: files at least this big, into an EMPTY catalog on SQLite, are read and
-#: checked in a second process while this one only writes (2 cores: the
-#: Python work and the SQLite work overlap instead of adding up)
+#: files at least this big, into an EMPTY catalog, are read and checked in a
+#: second process while this one only writes (2 cores: the Python work and the
+#: database work overlap instead of adding up)
 PARALLEL_BYTES = 8 * 1024 * 1024
 
 
@@ -749,19 +811,22 @@ def _offline_reader(path: str, minor: int, max_price: int, start_id: int, now_te
 
 def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *, strict: bool,
                            progress, actor) -> bool:
-    """Import a big file into an empty SQLite catalog with a reader process.
-    Returns False (nothing done) when the catalog is not empty."""
+    """Import a big file into an empty catalog with a reader process. Returns
+    False (nothing done) when the catalog is not empty."""
     import multiprocessing as mp
     if "fork" not in mp.get_all_start_methods():
         return False
     db = dbmod.current()
+    sqlite = dbmod.is_sqlite(db)
     cfg = ctx.config
-    db.execute_sql("PRAGMA cache_size = -262144")
+    if sqlite:
+        db.execute_sql("PRAGMA cache_size = -262144")
     try:
         with dbmod.write():
             if Product.select().exists():
                 return False
             start_id = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM product").fetchone()[0] + 1
+            index = _SearchIndex(db, start_id, True)
             # fork: the reader starts at once and re-imports nothing (spawn would
             # re-run a caller's unguarded __main__); it never touches the database
             mpc = mp.get_context("fork")
@@ -771,6 +836,7 @@ def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *,
             proc.start()
             child.close()
             cur = db.cursor()
+            category_id = CategoryIds(db.cursor())
             try:
                 while True:
                     try:
@@ -780,7 +846,7 @@ def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *,
                     if kind == "rows":
                         plan, done = payload
                         if plan is not None:
-                            write_plan(cur, plan)
+                            write_plan(cur, plan, category_id)
                         if progress:
                             progress(min(done, total), total)
                     elif kind == "done":
@@ -800,12 +866,19 @@ def _import_fresh_parallel(ctx, path: Path, total: int, report: ImportReport, *,
             report.errors = sorted(got.errors, key=lambda e: e.line)
             if strict and report.errors:
                 raise _Rollback()
+            index.finish()
+            if not sqlite:      # the ids were given by the reader: the sequence goes on after them
+                db.execute_sql("SELECT setval(pg_get_serial_sequence('product', 'id'), "
+                               "(SELECT COALESCE(MAX(id), 1) FROM product))")
             _journal_import(ctx, actor, report, strict)
         report.committed = True
+        if not sqlite:
+            db.execute_sql("ANALYZE product, barcode")
     except _Rollback:
         report.committed = False
     finally:
-        db.execute_sql(f"PRAGMA cache_size = {dbmod.sqlite_pragmas()['cache_size']}")
+        if sqlite:
+            db.execute_sql(f"PRAGMA cache_size = {dbmod.sqlite_pragmas()['cache_size']}")
     return True
 
 
@@ -827,6 +900,52 @@ def _parse_batches(records, minor: int, max_price: int):
         yield batch, errors, n
 
 
+#: secondary indexes a load into an EMPTY PostgreSQL catalog builds after the
+#: rows are in (one sort each instead of a billion random index inserts)
+_PG_LOAD_INDEXES = [
+    ("product_name_key", "CREATE INDEX product_name_key ON product (name_key)"),
+    ("product_name_key_prefix", "CREATE INDEX product_name_key_prefix ON product (name_key varchar_pattern_ops)"),
+    ("product_name_words", migrations.PRODUCT_WORDS_PG.replace(" IF NOT EXISTS", "")),
+    ("barcode_product_id", "CREATE INDEX barcode_product_id ON barcode (product_id)"),
+]
+
+
+class _SearchIndex:
+    """The search indexes during an import (inside its transaction): new products
+    are indexed in bulk at the end instead of row by row. SQLite: the FTS insert
+    trigger is dropped and the new ids indexed at once (the whole index rebuilt
+    when the catalog was empty). PostgreSQL, empty catalog: the secondary indexes
+    are dropped and built after the load."""
+
+    def __init__(self, db, first_new_id: int | None, empty: bool):
+        self.db, self.first, self.empty = db, first_new_id, empty
+        self.pg = dbmod.is_postgres(db)
+        self.dropped: list[str] = []
+        if not self.pg:
+            db.execute_sql("DROP TRIGGER IF EXISTS product_fts_insert")
+        elif empty:
+            have = {r[0] for r in db.execute_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('product', 'barcode')").fetchall()}
+            for name, _ddl in _PG_LOAD_INDEXES:
+                if name in have:
+                    db.execute_sql(f"DROP INDEX {name}")
+                    self.dropped.append(name)
+
+    def finish(self) -> None:
+        db = self.db
+        if not self.pg:
+            if self.empty:
+                db.execute_sql("INSERT INTO product_fts(product_fts) VALUES ('rebuild')")
+            elif self.first is not None:
+                db.execute_sql("INSERT INTO product_fts(rowid, name_key) SELECT id, name_key FROM product "
+                               "WHERE id >= ?", (self.first,))
+            db.execute_sql(migrations.PRODUCT_FTS_INSERT)
+            return
+        for name, ddl in _PG_LOAD_INDEXES:
+            if name in self.dropped:
+                db.execute_sql(ddl)
+
+
 def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportReport | None = None, *,
                    strict: bool = False, on_chunk: Callable[[], None] | None = None, actor=None
                    ) -> ImportReport:
@@ -842,6 +961,7 @@ def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportRepo
     try:
         with dbmod.write():
             imp = _Importer(ctx, report)
+            index = _SearchIndex(db, imp.next_id, not imp.db_had_products)
             for batch, errors, n in _parse_batches(records, minor, max_price):
                 report.rows += n
                 report.errors.extend(errors)
@@ -852,10 +972,11 @@ def import_records(ctx, records: Iterable[tuple[int, tuple]], report: ImportRepo
             report.errors.sort(key=lambda e: e.line)
             if strict and report.errors:
                 raise _Rollback()
+            index.finish()
             _journal_import(ctx, actor, report, strict)
         report.committed = True
         if dbmod.is_postgres(db):   # fresh statistics, or the planner picks seq scans for search
-            db.execute_sql("ANALYZE product, barcode, search_word")
+            db.execute_sql("ANALYZE product, barcode")
     except _Rollback:
         report.committed = False
     finally:
@@ -916,8 +1037,3 @@ def export_csv(ctx, dest) -> int:
                 pass
         raise
     return n
-
-
-def product_count() -> int:
-    return Product.select().count()
-

@@ -5,7 +5,7 @@ import json
 from collections import defaultdict
 
 from data.models import CashMovement, DenominationCount, DrawerSession, ZCounter, ZReport
-from station.verify import check
+from station.checks import check
 
 
 def _sums_in_python() -> dict[int, int]:
@@ -54,6 +54,42 @@ def expected_cash_agrees(ctx) -> list[str]:
         if s.float_amount != counts.get((s.id, "float"), 0) or s.float_amount != floats.get(s.id, 0):
             problems.append(f"session {s.id}: float {s.float_amount} differs from its count rows "
                             f"({counts.get((s.id, 'float'), 0)}) or its float movement ({floats.get(s.id, 0)})")
+    return problems
+
+
+@check("drawer.running_totals")
+def running_totals_agree(ctx) -> list[str]:
+    """each session's running totals and movement digest (what X and Z read) equal those recomputed from its rows"""
+    from station import reports
+    from station.drawer import recompute_running  # noqa: PLC0415
+    problems = []
+    z_data = {sid: data for sid, data in ZReport.select(ZReport.session, ZReport.data).tuples()}
+    for sid, drawer, status, totals_text, digest in (
+            DrawerSession.select(DrawerSession.id, DrawerSession.drawer, DrawerSession.status,
+                                 DrawerSession.totals, DrawerSession.digest)
+            .where(DrawerSession.digest.is_null(False)).order_by(DrawerSession.id).tuples()):
+        totals, running = recompute_running(sid)
+        stored = json.loads(totals_text or "{}")
+        name = f"session {sid} (drawer {drawer})"
+        keys = set(stored) | set(totals)
+        if "users" not in stored:   # closed before the per-person figures existed
+            keys.discard("users")
+        for key in sorted(keys):
+            if stored.get(key) != totals.get(key):
+                problems.append(f"{name}: running {key} {stored.get(key)} but its rows give {totals.get(key)}")
+        if digest != running:
+            problems.append(f"{name}: the running digest does not match its movements (one was changed, "
+                            f"added or removed behind the drawer service)")
+        if status == "closed" and sid in z_data:
+            try:
+                z = json.loads(z_data[sid])
+            except ValueError:
+                continue
+            want = {"sales": reports.sales_of(totals), "tenders": reports.tenders_of(totals),
+                    "movements": reports.movements_of(totals)}
+            for key, value in want.items():
+                if z.get(key) != value:
+                    problems.append(f"{name}: its Z report's {key} differ from its rows")
     return problems
 
 
@@ -118,4 +154,45 @@ def z_gapless(ctx) -> list[str]:
     for sid, s in closed.items():
         if sid not in have:
             problems.append(f"closed session {sid} (drawer {s.drawer}) has no Z report")
+    return problems
+
+
+@check("drawer.journalled")
+def journalled(ctx) -> list[str]:
+    """every drawer session has its drawer.open journal entry, every closed one ONE drawer.close with its figures, and every such entry its session"""
+    from data.models import Journal
+    opens: dict[int, list] = defaultdict(list)
+    closes: dict[int, list] = defaultdict(list)
+    problems = []
+    for seq, kind, amount, data in (Journal.select(Journal.seq, Journal.kind, Journal.amount, Journal.data)
+                                    .where(Journal.kind.in_(("drawer.open", "drawer.close"))).tuples()):
+        try:
+            d = json.loads(data)
+            sid = int(d["session"])
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"journal seq {seq}: a {kind} entry that names no session")
+            continue
+        (opens if kind == "drawer.open" else closes)[sid].append((seq, amount, d))
+    sessions = {s.id: s for s in DrawerSession.select()}
+    for sid, s in sessions.items():
+        name = f"drawer session {sid} (drawer {s.drawer})"
+        if len(opens.get(sid, [])) != 1:
+            problems.append(f"{name}: {len(opens.get(sid, []))} drawer.open journal entries, not 1")
+        elif opens[sid][0][1] != s.float_amount:
+            problems.append(f"{name}: the journal says a float of {opens[sid][0][1]}, the session {s.float_amount}")
+        cs = closes.get(sid, [])
+        if s.status == "closed":
+            if len(cs) != 1:
+                problems.append(f"{name}: closed, but {len(cs)} drawer.close journal entries, not 1")
+                continue
+            seq, amount, d = cs[0]
+            if (amount, d.get("z"), d.get("counted"), d.get("expected")) != \
+                    (s.variance, s.z_number, s.counted, s.expected_at_close):
+                problems.append(f"{name}: the journal (seq {seq}) says Z {d.get('z')}, counted {d.get('counted')}, "
+                                f"expected {d.get('expected')}, variance {amount}; the session says Z {s.z_number}, "
+                                f"{s.counted}, {s.expected_at_close}, {s.variance}")
+        elif cs:
+            problems.append(f"{name}: open, but the journal closed it (seq {cs[0][0]})")
+    for sid in sorted((set(opens) | set(closes)) - set(sessions)):
+        problems.append(f"the journal has drawer entries for session {sid}, which does not exist")
     return problems

@@ -1,21 +1,29 @@
-"""``station verify`` checks of the journal: the hash chain.
+"""``station verify`` checks of the journal: the keyed chain.
 
-Each row's hash is SHA-256 over its own canonical content plus the previous
-row's hash (see :mod:`station.journal`). Walking the rows in ``seq`` order and
-recomputing every hash finds, and names, the FIRST broken link:
+Each row's hash is an HMAC with the store's journal key (plain SHA-256 for rows
+from before the store was keyed) over its own canonical content plus the
+previous row's hash (see :mod:`station.journal`). Walking the rows in ``seq``
+order and recomputing every hash finds, and names, the FIRST broken link:
 
 * edited content   - a row's stored hash does not match its content;
 * rewritten row    - content and hash both replaced: the NEXT row's link breaks;
 * deleted row(s)   - a gap in ``seq``, or a row linking to a row further back;
 * reordered rows   - a row linking to a row that now comes after it;
 * head mismatch    - the chain's tail is not where the head row says
-                     (rows deleted at the end, or rows added behind its back).
+                     (rows deleted at the end, or rows added behind its back);
+* recomputed chain - rows rehashed by someone without the key: the first
+                     keyed row no longer matches (reported as edited content).
+
+Cutting the tail AND moving the head back leaves a shorter chain that holds:
+only an anchor kept outside the database (``verify --anchor``) catches that.
 """
 from __future__ import annotations
 
-from data.models import Journal, JournalHead
+import json
+
+from data.models import Journal, JournalHead, ZReport
 from station import journal
-from station.verify import check
+from station.checks import check
 
 GENESIS = "0" * 64
 BATCH = 5000
@@ -42,25 +50,27 @@ def _rows():
         last = batch[-1][0]
 
 
-def _recompute(row) -> str:
+def _recompute(row, start: int | None, as_seq: int | None = None) -> str:
+    """The row's hash as :func:`station.journal.row_hash` makes it (keyed from ``start`` on)."""
     seq, _id, ts, terminal, user, kind, amount, ref, data, prev, _h = row
-    return journal.row_hash(seq, ts, terminal, user, kind, amount, ref, data, prev)
+    s = seq if as_seq is None else as_seq
+    return journal.row_hash(s, ts, terminal, user, kind, amount, ref, data, prev, journal.key_for(s, start))
 
 
-def _written_as(row, span: int = 1000):
+def _written_as(row, start, span: int = 1000):
     """The seq this row's content was hashed with (when it was renumbered), if near."""
-    seq, _id, ts, terminal, user, kind, amount, ref, data, prev, h = row
+    seq, h = row[0], row[10]
     for d in range(1, span + 1):
         for s in (seq + d, seq - d):
-            if s > 0 and journal.row_hash(s, ts, terminal, user, kind, amount, ref, data, prev) == h:
+            if s > 0 and _recompute(row, start, s) == h:
                 return s
     return None
 
 
-def _link_problem(row, prev_row) -> str:
+def _link_problem(row, prev_row, start) -> str:
     """``row`` does not link to ``prev_row`` (its predecessor in seq order):
     say what most likely happened, from where its link does point."""
-    seq, prev_hash, own_ok = row[0], row[9], _recompute(row) == row[10]
+    seq, prev_hash, own_ok = row[0], row[9], _recompute(row, start) == row[10]
     target = Journal.select(Journal.seq, Journal.id).where(Journal.hash == prev_hash).tuples().first()
     here = _describe(row)
     before = f"seq {prev_row[0]} (id {prev_row[1]})" if prev_row else "the start of the chain"
@@ -68,7 +78,7 @@ def _link_problem(row, prev_row) -> str:
         return (f"rows reordered or deleted: {here} was written as the FIRST row of the journal "
                 f"but comes after {before}")
     if not own_ok:
-        orig = _written_as(row)
+        orig = _written_as(row, start)
         if orig is not None and orig != seq:
             if target is None:
                 return (f"row(s) deleted and the rest renumbered: {here} was written as seq {orig}; "
@@ -87,7 +97,7 @@ def _link_problem(row, prev_row) -> str:
             return (f"row(s) deleted: {here} was written right after seq {tseq} (id {tid}), "
                     f"but comes after {before}: the row(s) between were removed and renumbered")
         return f"broken link at {here}: it links to seq {tseq} (id {tid}) instead of {before}"
-    if prev_row is not None and prev_row[0] == seq - 1 and _recompute(prev_row) == prev_row[10]:
+    if prev_row is not None and prev_row[0] == seq - 1 and _recompute(prev_row, start) == prev_row[10]:
         # the previous row hashes fine by itself, but is not the row this one was written after
         if own_ok:
             return (f"row deleted or replaced before {here}: it links to a hash no row has; "
@@ -101,7 +111,10 @@ def _link_problem(row, prev_row) -> str:
 
 @check("journal.chain")
 def check_chain(ctx) -> list[str]:
-    """journal rows form one unbroken SHA-256 chain ending at the head"""
+    """journal rows form one unbroken keyed (HMAC) chain ending at the head"""
+    start, problem = journal.keyed_from()
+    if problem:
+        return [problem]
     prev_row = None
     expected_prev = GENESIS
     for row in _rows():
@@ -110,13 +123,13 @@ def check_chain(ctx) -> list[str]:
         if seq != want_seq:
             missing = f"seq {want_seq}" if seq == want_seq + 1 else f"seq {want_seq} to {seq - 1}"
             after = f"seq {prev_row[0]} (id {prev_row[1]})" if prev_row else "the start"
-            if prev_hash == expected_prev and _recompute(row) == stored:
+            if prev_hash == expected_prev and _recompute(row, start) == stored:
                 return [f"rows out of sequence at {_describe(row)}: numbering jumps from {after} "
                         f"but its link is intact ({missing} renumbered)"]
             return [f"row(s) deleted: {missing} missing (after {after} comes {_describe(row)})"]
         if prev_hash != expected_prev:
-            return [_link_problem(row, prev_row)]
-        if _recompute(row) != stored:
+            return [_link_problem(row, prev_row, start)]
+        if _recompute(row, start) != stored:
             return [f"content edited at {_describe(row)}: its stored hash does not match its content "
                     f"(amount={row[6]!r}, ref={row[7]!r}, data={row[8]})"]
         prev_row, expected_prev = row, stored
@@ -135,3 +148,17 @@ def check_chain(ctx) -> list[str]:
         return [f"head mismatch: the head's hash does not match the last row, seq {last_seq}: "
                 f"that row was replaced"]
     return []
+
+
+@check("journal.z_anchors")
+def check_z_anchors(ctx) -> list[str]:
+    """every Z report's journal anchor (seq and head digest it printed) is still in the chain"""
+    anchors = []
+    for drawer, z, data in ZReport.select(ZReport.drawer, ZReport.z_number, ZReport.data).tuples():
+        try:
+            a = json.loads(data).get("journal")
+        except ValueError:
+            continue   # drawer.z_gapless names a Z whose data is not JSON
+        if a:
+            anchors.append((int(a["seq"]), str(a["head"]), f"Z {drawer}/{z}"))
+    return journal.check_anchors(anchors)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from peewee import fn
 
 from data.models import CashMovement, ReceiptCounter, Tender, Ticket, TicketLine
-from station.verify import check
+from station.checks import check
 
 
 def _completed():
@@ -155,3 +155,80 @@ def _ranges(xs: list[int]) -> str:
         out.append(f"{start}" if start == prev else f"{start}-{prev}")
     shown = ", ".join(out[:10])
     return shown + (f" (+{len(out) - 10} more)" if len(out) > 10 else "")
+
+
+def _by_ticket(rows) -> dict[int, list]:
+    out: dict[int, list] = defaultdict(list)
+    for r in rows:
+        out[r.ticket_id].append(r)
+    return out
+
+
+@check("sale.lines_sum_to_totals")
+def lines_sum_to_totals(ctx) -> list[str]:
+    """every completed sale's lines add up to its subtotal, tax and total (the store's tax mode)"""
+    from types import SimpleNamespace
+
+    from station.sale import compute_totals
+    inclusive = ctx.config.store.prices_include_tax
+    lines = _by_ticket(TicketLine.select(TicketLine.ticket, TicketLine.qty, TicketLine.unit_price,
+                                         TicketLine.discount, TicketLine.vat_rate, TicketLine.voided)
+                       .join(Ticket, on=(TicketLine.ticket == Ticket.id)).where(Ticket.status == "completed"))
+    problems = []
+    for t in _completed():
+        got = [SimpleNamespace(qty=ln.qty, unit_price=ln.unit_price, discount=ln.discount, vat_rate=ln.vat_rate,
+                               voided=ln.voided, unit="pc") for ln in lines.get(t.id, [])]
+        want = (t.subtotal, t.tax_total, t.total)
+        sums = [compute_totals(got, t.discount_bp, mode) for mode in (inclusive, not inclusive)]
+        if not any((s.subtotal, s.tax_total, s.total) == want for s in sums):
+            s = sums[0]
+            problems.append(f"sale {t.terminal}/{t.receipt_no} (ticket {t.id}): its lines add up to subtotal "
+                            f"{s.subtotal}, tax {s.tax_total}, total {s.total} but the sale says {want[0]}, "
+                            f"{want[1]}, {want[2]}")
+    return problems
+
+
+@check("sale.sealed")
+def sealed(ctx) -> list[str]:
+    """every completed sale has ONE sale.completed journal entry with its figures and every entry its sale; the digest the entry carries still matches the sale's rows"""
+    import json
+
+    from data.models import Journal
+    from station import seal
+    entries: dict[int, list] = defaultdict(list)
+    problems = []
+    for seq, terminal, amount, ref, data in (Journal.select(Journal.seq, Journal.terminal, Journal.amount,
+                                                            Journal.ref, Journal.data)
+                                             .where(Journal.kind == "sale.completed").tuples()):
+        try:
+            d = json.loads(data)
+            entries[int(d["ticket"])].append((seq, terminal, amount, ref, d))
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"journal seq {seq}: a sale.completed entry that names no ticket")
+    tickets = {t.id: t for t in _completed()}
+    lines = _by_ticket(TicketLine.select().join(Ticket, on=(TicketLine.ticket == Ticket.id))
+                       .where(Ticket.status == "completed"))
+    tenders = _by_ticket(Tender.select())
+    for tid, t in tickets.items():
+        name = f"sale {t.terminal}/{t.receipt_no} (ticket {tid})"
+        es = entries.get(tid, [])
+        if len(es) != 1:
+            problems.append(f"{name}: {len(es)} sale.completed journal entries, not 1"
+                            + (" (the sale is missing from the journal)" if not es else ""))
+            continue
+        seq, terminal, amount, ref, d = es[0]
+        if (amount, ref, terminal) != (t.total, str(t.receipt_no), t.terminal):
+            problems.append(f"{name}: the journal (seq {seq}) says total {amount}, receipt {terminal}/{ref}; "
+                            f"the sale says {t.total}, {t.terminal}/{t.receipt_no}")
+        if "digest" in d:
+            now = seal.digest(seal.ticket_fields(t), [seal.line_fields(ln) for ln in lines.get(tid, [])],
+                              [seal.tender_fields(x) for x in tenders.get(tid, [])])
+            if now != d["digest"]:
+                problems.append(f"{name}: changed after it was completed: its lines, totals or tenders no "
+                                f"longer match the digest sealed in the journal (seq {seq})")
+    for tid, es in entries.items():
+        if tid not in tickets:
+            seqs = ", ".join(str(e[0]) for e in es)
+            problems.append(f"journal seq {seqs}: sale.completed for ticket {tid}, which is "
+                            + ("not a completed sale" if Ticket.get_or_none(Ticket.id == tid) else "missing"))
+    return problems

@@ -13,15 +13,20 @@ A bad or unknown key, or a wrong type, is one ConfigError naming the key and the
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from data.db import default_data_dir
 from station.errors import ConfigError
+from station.payments import settings as payment_settings
+from station.treasury import settings as treasury_settings
 
-# (type, default, documentation). type is one of: str, int, bool, list[str], list[int], dict[str]
+# (type, default, documentation). type is one of: str, int, bool, list[str], list[int], dict[str],
+# secret (a str that ``config show`` never prints)
 SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
     "store": {
         "name": ("str", "Station Demo Store", "store name printed on receipts and shown on screen"),
@@ -33,10 +38,15 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "prices_include_tax": ("bool", True, "catalog prices are gross (tax-inclusive)"),
         "decimal_separator": ("str", "either", "what cashiers type: '.', ',' or 'either'"),
         "footer": ("list[str]", ["Thank you for shopping with us"], "receipt footer lines"),
+        "tax_letters": ("list[str]", ["A=19", "B=7", "C=0"],
+                        "receipt letter of each VAT rate, store-wide (LETTER=percent); a rate not listed "
+                        "is printed as its percentage"),
     },
     "terminal": {
         "id": ("str", "T1", "this machine's terminal id (receipt numbers are per terminal)"),
         "drawer": ("str", "", "drawer id of this terminal (empty: same as terminal id)"),
+        "kiosk": ("bool", False, "a till that boots into the station: Ctrl+C, Ctrl+Z, Ctrl+\\ do nothing, "
+                  "quitting logs out (also --kiosk)"),
     },
     "database": {
         "url": ("str", "", "sqlite:////abs/path/store.db or postgresql://user@host:port/db "
@@ -51,6 +61,12 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "totp_roles": ("list[str]", ["supervisor", "manager", "treasurer", "admin"],
                        "roles that must give a TOTP code to approve"),
         "scrypt_n": ("int", 2 ** 15, "scrypt cost for PIN hashes"),
+        "cli_login_reads": ("bool", True, "read-only CLI commands (lists, reports, verify, audit) ask "
+                            "who you are too"),
+        "store_group": ("str", "", "OS group that may use the data dir and SQLite store (dirs 2770, "
+                        "files 0660; empty: the owner only, 0700/0600)"),
+        "approval_request_minutes": ("int", 10, "how long an approval request waits for a manager "
+                                     "at another terminal"),
     },
     "limits": {
         "cashier_line_discount_pct": ("int", 10, "line/ticket discount a cashier may give alone (%)"),
@@ -58,6 +74,22 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "paid_out_alone": ("int", 5000, "paid out a cashier may make alone (minor units)"),
         "max_amount": ("int", 10_000_00, "largest amount anyone may type (minor units)"),
         "max_quantity": ("int", 9999, "largest quantity of one line"),
+        "refund_alone": ("int", 100_00, "refund a cashier may give alone (minor units); more needs approval"),
+        "refund_days": ("int", 30, "days after the sale a cashier may refund alone; later needs approval"),
+        "post_void_minutes": ("int", 15, "a terminal's last sale may be post-voided within this many minutes"),
+    },
+    "refund": {
+        "reasons": ("list[str]", ["damaged", "wrong item", "changed mind", "not as described", "other"],
+                    "reason codes a return must give ('post-void' is kept for post-voids)"),
+        "signature_line": ("bool", True, "refund receipts carry a line for the customer's signature"),
+    },
+    "stock": {
+        "negative": ("str", "allow", "stock going below zero: allow (the sale goes on, the product is listed "
+                     "as negative) | refuse (the scan is refused with the quantity in stock)"),
+        "count_approval_value": ("int", 100_00, "a count whose differences are worth more than this at cost "
+                                 "(minor units) needs a manager's approval to complete"),
+        "adjust_alone": ("int", 50_00, "a stock adjustment a supervisor may post alone, worth at cost "
+                         "(minor units); more needs a manager's approval"),
     },
     "printer": {
         "kind": ("str", "none", "none | file | serial | network | usb"),
@@ -84,6 +116,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "status": ("bool", False, "read drawer status (DLE EOT 1)"),
         "open_level": ("str", "low", "status bit 2 level that means open: low | high"),
         "blind_close": ("bool", True, "the cashier counts without seeing the expected cash"),
+        "shared": ("bool", False, "several people sell and move cash in one drawer session (each movement "
+                   "still records who made it); off: only the session's own cashier"),
         "reasons": ("list[str]", ["float top-up", "supplier", "petty cash", "safe drop", "change",
                                    "customer", "other"], "reason codes for paid in/out, drops"),
     },
@@ -100,16 +134,31 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str]]] = {
         "embedded": ("list[str]", ["22IIIIIPPPPPC:price", "23IIIIIWWWWWC:weight"],
                      "EAN-13 patterns with embedded price (P) or weight in grams (W); I = item code"),
     },
+    "log": {
+        "file": ("str", "", "the log file (empty: <data dir>/station.log)"),
+        "max_kb": ("int", 1024, "station.log is rotated when it reaches this size (KiB)"),
+        "keep": ("int", 5, "rotated logs kept (station.log.1 ... .N)"),
+    },
+    "reports": {
+        "timezone": ("str", "UTC", "the store's time zone for reports (IANA name, e.g. Europe/Berlin); the same "
+                     "on every terminal"),
+        "day_starts": ("str", "00:00", "business day cut-off HH:MM: sales before it count to the day before "
+                       "(a bakery: 04:00)"),
+        "slow_days": ("int", 30, "a product with no sale in this many days is a slow mover"),
+    },
     "keymap": {
         "bindings": ("dict[str]", {}, "binding id -> key(s), e.g. {sale_tender = \"f12\"}"),
     },
 }
 
+SCHEMA.update(payment_settings.SCHEMA)
+SCHEMA.update(treasury_settings.SCHEMA)
+
 ENV_DB = "STATION_DB"
 
 
 def _check_type(kind: str, value: Any) -> bool:
-    if kind == "str":
+    if kind in ("str", "secret"):
         return isinstance(value, str)
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
@@ -126,7 +175,7 @@ def _check_type(kind: str, value: Any) -> bool:
 
 def _from_env(kind: str, text: str, name: str) -> Any:
     try:
-        if kind == "str":
+        if kind in ("str", "secret"):
             return text
         if kind == "int":
             return int(text)
@@ -204,6 +253,11 @@ class Config:
         return self.values["terminal"]["drawer"] or self.terminal_id
 
     @property
+    def log_file(self) -> Path:
+        p = self.values["log"]["file"]
+        return Path(p) if p else self.data_dir / "station.log"
+
+    @property
     def key_file(self) -> Path:
         p = self.values["security"]["pepper_file"]
         return Path(p) if p else self.data_dir / "station.key"
@@ -211,9 +265,10 @@ class Config:
     def rows(self):
         """(dotted key, value, source, doc) for ``station config show``."""
         for s, keys in SCHEMA.items():
-            for k, (_kind, _d, doc) in keys.items():
+            for k, (kind, _d, doc) in keys.items():
                 d = f"{s}.{k}"
-                yield d, self.values[s][k], self.sources.get(d, "default"), doc
+                v = self.values[s][k]
+                yield d, ("***" if kind == "secret" and v else v), self.sources.get(d, "default"), doc
 
 
 def default_config_path(data_dir: Path | None = None) -> Path:
@@ -273,30 +328,127 @@ def load(path: str | Path | None = None, *, env: dict | None = None,
     return cfg
 
 
+#: allowed range of every number in SCHEMA (lists: of each element), inclusive
+RANGES: dict[str, tuple[int, int]] = {
+    "store.minor_units": (0, 4),
+    "security.max_failed_attempts": (1, 100),
+    "security.lockout_minutes": (1, 7 * 24 * 60),
+    "security.idle_lock_minutes": (0, 24 * 60),
+    "security.scrypt_n": (2 ** 10, 2 ** 20),
+    "limits.cashier_line_discount_pct": (0, 100),
+    "limits.variance_alone": (0, 10 ** 12),
+    "limits.paid_out_alone": (0, 10 ** 12),
+    "limits.max_amount": (1, 10 ** 12),
+    "limits.max_quantity": (1, 1_000_000),
+    "stock.count_approval_value": (0, 10 ** 12),
+    "stock.adjust_alone": (0, 10 ** 12),
+    "printer.baudrate": (300, 921_600),
+    "printer.port": (1, 65535),
+    "printer.usb_vendor": (0, 65535),
+    "printer.usb_product": (0, 65535),
+    "printer.timeout": (1, 120),
+    "printer.width": (16, 100),
+    "drawer.baudrate": (300, 921_600),
+    "drawer.pin": (2, 5),
+    "drawer.on_ms": (2, 510),
+    "drawer.off_ms": (2, 510),
+    "drawer.timeout": (1, 60),
+    "cash.denominations": (1, 10 ** 12),
+    "cash.rounding_step": (1, 10_000),
+    "cash.quick_amounts": (1, 10 ** 12),
+    "security.approval_request_minutes": (1, 24 * 60),
+    "log.max_kb": (16, 10 ** 7),
+    "log.keep": (1, 1000),
+    "limits.refund_alone": (0, 10 ** 12),
+    "limits.refund_days": (0, 3650),
+    "limits.post_void_minutes": (0, 24 * 60),
+    "reports.slow_days": (1, 3650),
+}
+RANGES.update(payment_settings.RANGES)
+RANGES.update(treasury_settings.RANGES)
+
+
+def _source(cfg: Config, dotted: str) -> str:
+    """Where a value came from, as a phrase after the key: ' in FILE', ' (env X)'."""
+    src = cfg.sources.get(dotted, "default")
+    if src.startswith("file "):
+        return f" in {src[5:]}"
+    if src == "default":
+        return " (its default)"
+    return f" ({src})"
+
+
+def _check_ranges(cfg: Config) -> None:
+    for s, keys in SCHEMA.items():
+        for k, (kind, _d, _doc) in keys.items():
+            dotted = f"{s}.{k}"
+            if kind not in ("int", "list[int]") or dotted not in RANGES:
+                continue   # tests/test_config.py: every number of SCHEMA has its range
+            lo, hi = RANGES[dotted]
+            value = cfg.values[s][k]
+            for v in (value if kind == "list[int]" else [value]):
+                if not lo <= v <= hi:
+                    each = " each" if kind == "list[int]" else ""
+                    raise ConfigError(f"key {dotted}{_source(cfg, dotted)} must{each} be between {lo} and "
+                                      f"{hi}, not {v}")
+    n = cfg.values["security"]["scrypt_n"]
+    if n & (n - 1):
+        raise ConfigError(f"key security.scrypt_n{_source(cfg, 'security.scrypt_n')} must be a power of 2 "
+                          f"between {RANGES['security.scrypt_n'][0]} and {RANGES['security.scrypt_n'][1]}, "
+                          f"not {n}")
+
+
+def report_settings_problems(reports: dict) -> list[tuple[str, str]]:
+    """(key, what is wrong) for the ``[reports]`` time zone and cut-off."""
+    out = []
+    try:
+        ZoneInfo(reports["timezone"])
+    except (ValueError, KeyError, OSError):
+        out.append(("timezone", f"must be an IANA time zone name such as Europe/Berlin, not {reports['timezone']!r}"))
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", reports["day_starts"])
+    if m is None:
+        out.append(("day_starts", f"must be a time HH:MM from 00:00 to 23:59, not {reports['day_starts']!r}"))
+    return out
+
+
 def validate(cfg: Config) -> None:
-    where = f" in {cfg.file}" if cfg.file else ""
+    """Every value in its range and of its allowed choices; else ONE ConfigError
+    naming the key, where it came from (file, environment, command line) and
+    what is allowed."""
     v = cfg.values
-    if not (0 <= v["store"]["minor_units"] <= 4):
-        raise ConfigError(f"key store.minor_units{where} must be between 0 and 4")
+    _check_ranges(cfg)
+
+    def bad(dotted: str, text: str):
+        raise ConfigError(f"key {dotted}{_source(cfg, dotted)} {text}")
+
     if v["store"]["decimal_separator"] not in (".", ",", "either"):
-        raise ConfigError(f"key store.decimal_separator{where} must be '.', ',' or 'either'")
+        bad("store.decimal_separator", "must be '.', ',' or 'either'")
     if v["printer"]["kind"] not in ("none", "file", "serial", "network", "usb"):
-        raise ConfigError(f"key printer.kind{where} must be none, file, serial, network or usb")
+        bad("printer.kind", "must be none, file, serial, network or usb")
     if v["drawer"]["kick"] not in ("printer", "serial", "none"):
-        raise ConfigError(f"key drawer.kick{where} must be printer, serial or none")
+        bad("drawer.kick", "must be printer, serial or none")
+    if v["stock"]["negative"] not in ("allow", "refuse"):
+        bad("stock.negative", "must be allow or refuse")
     if v["drawer"]["pin"] not in (2, 5):
-        raise ConfigError(f"key drawer.pin{where} must be 2 or 5")
+        bad("drawer.pin", "must be 2 or 5")
     if v["drawer"]["open_level"] not in ("low", "high"):
-        raise ConfigError(f"key drawer.open_level{where} must be low or high")
+        bad("drawer.open_level", "must be low or high")
     d = v["cash"]["denominations"]
-    if not d or any(x <= 0 for x in d) or len(set(d)) != len(d):
-        raise ConfigError(f"key cash.denominations{where} must be distinct positive amounts")
-    if v["cash"]["rounding_step"] < 1:
-        raise ConfigError(f"key cash.rounding_step{where} must be at least 1")
+    if not d or len(set(d)) != len(d):
+        bad("cash.denominations", "must be distinct positive amounts")
     if "cash" not in v["cash"]["tender_methods"]:
-        raise ConfigError(f"key cash.tender_methods{where} must include 'cash'")
+        bad("cash.tender_methods", "must include 'cash'")
     if not v["terminal"]["id"] or len(v["terminal"]["id"]) > 32:
-        raise ConfigError(f"key terminal.id{where} must be 1 to 32 characters")
+        bad("terminal.id", "must be 1 to 32 characters")
+    reasons = v["refund"]["reasons"]
+    if not reasons or any(not r.strip() or len(r) > 64 for r in reasons) or "post-void" in reasons:
+        bad("refund.reasons", "must be reason codes of 1 to 64 characters ('post-void' is kept for post-voids)")
     for role in v["security"]["totp_roles"]:
         if role not in ("cashier", "supervisor", "manager", "treasurer", "admin"):
-            raise ConfigError(f"key security.totp_roles{where}: unknown role {role!r}")
+            bad("security.totp_roles", f"has an unknown role {role!r}")
+    for key, problem in report_settings_problems(v["reports"]):
+        bad(f"reports.{key}", problem)
+    for problem in payment_settings.validate(v, _source(cfg, "payments.methods")):
+        raise ConfigError(problem)
+    for problem in treasury_settings.validate(v, lambda dotted: _source(cfg, dotted)):
+        raise ConfigError(problem)

@@ -34,7 +34,12 @@ DEMO_SETTINGS = {
     "store.address": ["12 Market Square", "10115 Berlin"],
     "store.tax_id": "DE 123 456 789",
     "security.idle_lock_minutes": 15,
+    "treasury.float_fund": "change",
 }
+
+#: the demo treasury: opening balances (minor units), petty cash topped up from the
+#: safe below 150.00, and two payments waiting (one to approve, one to execute)
+DEMO_FUNDS = {"safe": 3000_00, "petty": 300_00, "change": 1500_00, "bank": 9_000_00}
 
 FOOD, STANDARD = "7", "19"   # German VAT: reduced (food) and standard rate
 
@@ -199,8 +204,9 @@ def ensure_demo(cfg: configmod.Config, *, log=None) -> dict:
     from station import auth
     from station.context import open_station
 
+    from station import files
     say = log or (lambda _m: None)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    files.make_private_dir(cfg.data_dir, group=cfg.security.store_group)
     ctx = open_station(cfg, check_schema=False, upgrade=True)
     done = {"created": False, "products": 0, "users": [], "totp": [], "ctx": ctx}
     if not Product.select().exists():
@@ -218,22 +224,32 @@ def ensure_demo(cfg: configmod.Config, *, log=None) -> dict:
             new_users.append(name)
     done["users"] = new_users
     if new_users:
-        try:
-            from station import totp_enrol
-        except ImportError:
-            totp_enrol = None
-        if totp_enrol is not None and hasattr(totp_enrol, "enrol_known_secret"):
-            for name in new_users:
-                u = User.get(User.name == name)
-                if u.role in cfg.security.totp_roles and u.totp_secret is None:
-                    totp_enrol.enrol_known_secret(ctx, name)
-                    done["totp"].append(name)
+        from station import totp_enrol
+        for name in new_users:
+            u = User.get(User.name == name)
+            if u.role in cfg.security.totp_roles and u.totp_secret is None:
+                totp_enrol.enrol_known_secret(ctx, name)
+                done["totp"].append(name)
+    done["funds"] = _demo_treasury(ctx)
     return done
 
 
-def demo_totp_secret() -> str | None:
-    try:
-        from station.totp_enrol import DEMO_SECRET
-    except ImportError:
-        return None
+def _demo_treasury(ctx) -> bool:
+    """Opening balances, petty cash levels and two waiting payments, once."""
+    from data.treasury import LedgerEntry
+    from station.treasury import funds, payments
+    if LedgerEntry.select().exists():
+        return False
+    admin, manager = User.get(User.name == "admin"), User.get(User.name == "manager")
+    for name, amount in DEMO_FUNDS.items():
+        funds.opening_balance(ctx, admin, name, amount)
+    funds.set_levels(ctx, admin, "petty", reorder=150_00, target=300_00, auto_replenish=True, replenish_from="safe")
+    payments.request(ctx, manager, "petty", 18_50, "Corner Hardware", "light bulbs")
+    rid = payments.request(ctx, manager, "petty", 42_00, "Window Cleaning Co", "monthly windows")
+    payments.approve(ctx, admin, rid)
+    return True
+
+
+def demo_totp_secret() -> str:
+    from station.totp_enrol import DEMO_SECRET
     return DEMO_SECRET

@@ -3,8 +3,16 @@ no-sale, X report, blind close with variance, Z report.
 
 Expected cash = SUM(cash_movement.amount) of the session (signed amounts:
 float + cash taken - change given + paid in - paid out - drops - cash refunded).
-``DrawerSession.expected_cash`` caches it and is updated in the SAME transaction
-as every movement; ``station verify`` (checks_drawer) recomputes both.
+
+Running figures, kept in the SAME transaction as every posting (one UPDATE of the
+locked session row, :class:`SessionPosting`), so X and Z never read the
+session's rows: ``expected_cash``; ``totals`` (sales count and total, first and
+last receipt, tenders by method, movements by kind, the movement count); and
+``digest``, a SHA-256 chain over the session's movements in order
+(:func:`movement_digest`), from which the close digest is made. ``station
+verify`` (checks_drawer) recomputes all of them from the rows. A session opened
+before these columns existed (digest NULL) has them computed once from its rows
+when it is next locked.
 
 Concurrency: every movement and the close lock the session row of the drawer
 (``SELECT ... WHERE status='open' FOR UPDATE`` on PostgreSQL; SQLite's
@@ -24,16 +32,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import peewee
 
 from data import db as dbmod
-from data.models import (
-    CashMovement, DenominationCount, DrawerSession, User, ZCounter, ZReport,
-)
-from station import authority, journal, money, permissions
+from data.models import CashMovement, DenominationCount, DrawerSession, User, ZReport, utcnow
+from station import authority, journal, money, permissions, reports
 from station.errors import Conflict, InvalidInput, NeedsApproval, NotFound, PermissionDenied
+from station.treasury import custody
 
 #: largest quantity of one denomination in a count (more is a typing mistake)
 MAX_COUNT_QTY = 10_000
@@ -80,6 +88,7 @@ class MovementView:
     note: str
     expected_cash: int          # after this movement
     kick: KickInfo | None = None
+    bag: str | None = None      # a drop: the number of its sealed bag (to write on the bag)
 
 
 @dataclass
@@ -281,34 +290,205 @@ def overview(ctx) -> list[SessionView]:
     return [_view(s, s.cashier_name) for s in q.objects()]
 
 
-def lock_open_session(ctx, drawer: str | None = None) -> DrawerSession:
+# ------------------------------------------------------- running figures ---
+
+def movement_digest(prev: str, n: int, kind: str, amount: int, user_id, ticket_id, reason: str, note: str) -> str:
+    """The session's running digest after its n-th movement."""
+    body = prev + journal.canonical([n, kind, amount, user_id, ticket_id, reason or "", note or ""])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def totals_text(totals: dict) -> str:
+    """The running totals as stored (compact JSON; compared parsed, never as text)."""
+    return json.dumps(totals, separators=(",", ":"))
+
+
+@dataclass
+class OpenSession:
+    """An open session's row as a posting transaction holds it (locked)."""
+    id: int
+    drawer: str
+    terminal: str
+    cashier_id: int
+    float_amount: int
+    expected_cash: int
+    totals: dict
+    digest: str
+    opened_at: _dt.datetime | None
+    status: str = "open"
+
+
+_SESSION_COLUMNS = ("SELECT id, drawer, terminal, cashier_id, float_amount, expected_cash, totals, digest, "
+                    "opened_at FROM drawer_session ")
+
+
+def _open_session_row(drawer: str, *, lock: bool) -> OpenSession | None:
+    sql = _SESSION_COLUMNS + "WHERE drawer = ? AND status = 'open'"
+    if lock and dbmod.is_postgres():
+        sql += " FOR UPDATE"
+    row = dbmod.current().execute_sql(dbmod.q(sql), (drawer,)).fetchone()
+    if row is None:
+        return None
+    s = OpenSession(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6] or "{}"), row[7],
+                    DrawerSession.opened_at.python_value(row[8]))
+    if s.digest is None or (s.totals and "users" not in s.totals):
+        # opened before running figures (or their per-person part) existed: computed once from its rows
+        s.totals, s.digest = recompute_running(s.id)
+    return s
+
+
+def lock_open_session(ctx, drawer: str | None = None, user=None) -> OpenSession:
     """Inside a write transaction: lock and return the open session of the
-    drawer, or raise Conflict. (The sale uses it to stamp Ticket.session.)"""
+    drawer (one statement), or raise Conflict. Postings into it go through
+    :class:`SessionPosting`.
+
+    ``user``: who is about to post into it. A drawer session belongs to its
+    cashier: anyone else must close it (Z) and open their own, unless the store
+    shares drawers (``drawer.shared``; every movement still records who made it)."""
     db = dbmod.current()
     if not db.in_transaction():
         raise RuntimeError("lock_open_session must run inside a write transaction (dbmod.write())")
     drawer = drawer or ctx.drawer
-    s = dbmod.locked(_open_query(drawer)).first()
+    s = _open_session_row(drawer, lock=True)
     if s is None:
         raise Conflict(f"no drawer session is open on drawer {drawer}: open the drawer first")
+    if user is not None and s.cashier_id != user.id and not ctx.config.values["drawer"]["shared"]:
+        owner = User.select(User.name).where(User.id == s.cashier_id).scalar()
+        raise PermissionDenied(f"drawer {drawer} is open for {owner}: they close it (Z) and you open your own, "
+                               f"or the store shares drawers (drawer.shared)")
     return s
 
 
-# ------------------------------------------------------------- movements ---
+_INSERT_MOVEMENT = ("INSERT INTO cash_movement (session_id, kind, amount, user_id, reason, note, ticket_id, "
+                    "approval_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPDATE_RUNNING = ("UPDATE drawer_session SET expected_cash = ?, totals = ?, digest = ? "
+                   "WHERE id = ? AND status = 'open'")
 
-def _insert_movement(s: DrawerSession, user, kind: str, amount: int, *, reason: str = "", note: str = "",
-                     ticket_id=None, approval=None) -> tuple[CashMovement, int]:
-    """Insert one movement into the locked open session ``s`` and update the
-    cached expected cash in the same transaction."""
-    m = CashMovement.create(session=s.id, kind=kind, amount=amount, user=user.id, reason=reason, note=note,
-                            ticket_id=ticket_id, approval=approval.id if approval is not None else None)
-    new = s.expected_cash + amount
-    n = (DrawerSession.update(expected_cash=DrawerSession.expected_cash + amount)
-         .where((DrawerSession.id == s.id) & (DrawerSession.status == "open")).execute())
-    if n != 1:
-        raise Conflict("the drawer session was closed meanwhile: nothing was recorded")
-    s.expected_cash = new
-    return m, new
+
+class SessionPosting:
+    """What one transaction adds to a locked open session: cash movements
+    (:meth:`cash`) and, for a sale, its receipt and tenders (:meth:`sale`).
+    :meth:`write` inserts the movements and updates the session's expected cash,
+    running totals and digest in ONE statement. Sales and refunds post through
+    it; so does every drawer movement."""
+
+    def __init__(self, session: OpenSession, user_id: int):
+        self.session, self.user_id = session, user_id
+        self._rows: list[tuple] = []
+
+    def cash(self, kind: str, amount: int, *, reason: str = "", note: str = "", ticket_id=None,
+             approval_id=None) -> None:
+        s, t = self.session, self.session.totals
+        n = t["n"] = t.get("n", 0) + 1
+        by_kind = t.setdefault("moves", {}).setdefault(kind, [0, 0])
+        by_kind[0] += 1
+        by_kind[1] += amount
+        s.digest = movement_digest(s.digest, n, kind, amount, self.user_id, ticket_id, reason, note)
+        s.expected_cash += amount
+        mine = t.setdefault("users", {}).setdefault(str(self.user_id), {}).setdefault(kind, [0, 0])
+        mine[0] += 1
+        mine[1] += amount
+        self._rows.append((s.id, kind, amount, self.user_id, reason, note, ticket_id, approval_id))
+
+    def sale(self, receipt_no: int, total: int, tenders) -> None:
+        """A completed sale of this session: ``tenders`` are (method, amount applied)."""
+        t = self.session.totals
+        sales = t.setdefault("sales", [0, 0, None, None])
+        sales[0] += 1
+        sales[1] += total
+        sales[2] = receipt_no if sales[2] is None else min(sales[2], receipt_no)
+        sales[3] = receipt_no if sales[3] is None else max(sales[3], receipt_no)
+        mine = t.setdefault("users", {}).setdefault(str(self.user_id), {}).setdefault("sales", [0, 0])
+        mine[0] += 1
+        mine[1] += total
+        per_method: dict[str, int] = {}
+        for method, amount in tenders:
+            per_method[method] = per_method.get(method, 0) + amount
+        by_method = t.setdefault("tenders", {})
+        for method, amount in per_method.items():
+            m = by_method.setdefault(method, [0, 0])
+            m[0] += 1
+            m[1] += amount
+
+    def refund(self, reason: str, tenders) -> None:
+        """A refund processed in this session: ``tenders`` are (method, amount
+        gone back, positive); its cash goes through :meth:`cash` ("refund")."""
+        r = self.session.totals.setdefault("refunds", {"count": 0, "methods": {}, "reasons": {}})
+        r["count"] += 1
+        per_method: dict[str, int] = {}
+        for method, amount in tenders:
+            per_method[method] = per_method.get(method, 0) + amount
+        for method, amount in per_method.items():
+            m = r["methods"].setdefault(method, [0, 0])
+            m[0] += 1
+            m[1] += amount
+        total = sum(per_method.values())
+        k = r["reasons"].setdefault(reason, [0, 0])
+        k[0] += 1
+        k[1] += total
+
+    def write(self, *, movement_id: bool = False) -> int | None:
+        """Write it all (on PostgreSQL with the COMMIT); with ``movement_id`` the
+        last movement is inserted at once and its id returned."""
+        s = self.session
+        now = dbmod.param_time(utcnow())
+        last_id = None
+        for i, row in enumerate(self._rows):
+            if movement_id and i == len(self._rows) - 1:
+                cur = dbmod.current().execute_sql(dbmod.q(_INSERT_MOVEMENT + " RETURNING id"), (*row, now))
+                last_id = cur.fetchone()[0]
+            else:
+                dbmod.defer(dbmod.q(_INSERT_MOVEMENT), (*row, now))
+        self._rows = []
+        dbmod.defer(dbmod.q(_UPDATE_RUNNING), (s.expected_cash, totals_text(s.totals), s.digest, s.id))
+        return last_id
+
+
+def recompute_running(session_id: int) -> tuple[dict, str]:
+    """(totals, digest) of a session recomputed from its rows: what the postings
+    kept (verify compares them; a session from before running figures gets them)."""
+    totals: dict = {"n": 0, "moves": {}}
+    digest = ""
+    q = (CashMovement.select(CashMovement.kind, CashMovement.amount, CashMovement.user, CashMovement.ticket_id,
+                             CashMovement.reason, CashMovement.note)
+         .where(CashMovement.session == session_id).order_by(CashMovement.id).tuples())
+    moves = totals["moves"]
+    users: dict = {}
+    n = 0
+    for kind, amount, user_id, ticket_id, reason, note in q.iterator():
+        n += 1
+        m = moves.setdefault(kind, [0, 0])
+        m[0] += 1
+        m[1] += amount
+        mine = users.setdefault(str(user_id), {}).setdefault(kind, [0, 0])
+        mine[0] += 1
+        mine[1] += amount
+        digest = movement_digest(digest, n, kind, amount, user_id, ticket_id, reason, note)
+    totals["n"] = n
+    for cashier, count, total in reports.sales_by_cashier(session_id):
+        users.setdefault(str(cashier), {})["sales"] = [count, total]
+    if users:
+        totals["users"] = users
+    sales = reports.sales_summary(session_id)
+    if sales["count"]:
+        totals["sales"] = [sales["count"], sales["total"], sales["first_receipt"], sales["last_receipt"]]
+    tenders = {t["method"]: [t["count"], t["amount"]] for t in reports.sales_by_method(session_id)}
+    if tenders:
+        totals["tenders"] = tenders
+    from station.refund.totals import session_refunds  # noqa: PLC0415
+    refunds = session_refunds(session_id)
+    if refunds["count"]:
+        totals["refunds"] = refunds
+    return totals, digest
+
+
+def rebuild_running_totals(session_id: int) -> None:
+    """Recompute an OPEN session's running figures from its rows and store them
+    (a repair, and for loading sessions in bulk)."""
+    with dbmod.write():
+        totals, digest = recompute_running(session_id)
+        DrawerSession.update(totals=totals_text(totals), digest=digest).where(
+            (DrawerSession.id == session_id) & (DrawerSession.status == "open")).execute()
 
 
 def post_cash(ctx, user, kind: str, amount: int, ticket_id=None, *, drawer: str | None = None) -> Posting:
@@ -335,14 +515,16 @@ def post_cash(ctx, user, kind: str, amount: int, ticket_id=None, *, drawer: str 
     if not db.in_transaction():
         with dbmod.write():
             return post_cash(ctx, user, kind, amount, ticket_id, drawer=drawer)
-    s = lock_open_session(ctx, drawer)
+    s = lock_open_session(ctx, drawer, user)
     if amount == 0:
         return Posting(s.id, None, s.expected_cash)
     if kind == "refund" and -amount > s.expected_cash:
         raise InvalidInput(f"a cash refund of {_fmt(ctx, -amount)} is more than the expected cash in the drawer "
                            f"({_fmt(ctx, s.expected_cash)}): refund by another method or drop less")
-    m, new = _insert_movement(s, user, kind, amount, ticket_id=ticket_id)
-    return Posting(s.id, m.id, new)
+    p = SessionPosting(s, user.id)
+    p.cash(kind, amount, ticket_id=ticket_id)
+    mid = p.write(movement_id=True)
+    return Posting(s.id, mid, s.expected_cash)
 
 
 def _kick_and_journal(ctx, user, ref, why: str) -> KickInfo:
@@ -366,28 +548,34 @@ def kick(ctx, user, why: str = "manual", ref=None) -> KickInfo:
 
 
 def _movement(ctx, user, kind: str, signed_amount: int, *, action: str, reason, note, approval=None,
-              perm_amount=None, check_cash: bool = False, kick: bool = True) -> MovementView:
+              perm_amount=None, check_cash: bool = False, kick: bool = True, bag: str | None = None) -> MovementView:
     _check_user(user)
     r = _reason(ctx, reason)
     n = _note(note)
+    bag = custody.bag_number(bag) if kind == "drop" else None
     with dbmod.write():
-        s = lock_open_session(ctx)
+        s = lock_open_session(ctx, user=user)
         if check_cash and -signed_amount > s.expected_cash:
             raise InvalidInput(
                 f"{kind.replace('_', ' ')} of {_fmt(ctx, -signed_amount)} is more than the expected cash "
                 f"in the drawer ({_fmt(ctx, s.expected_cash)}): nothing was recorded")
         a = authority.require(ctx, user, action, amount=perm_amount, ref=s.id, approval=approval)
-        m, new = _insert_movement(s, user, kind, signed_amount, reason=r, note=n, approval=a)
-        data = {"drawer": s.drawer, "session": s.id, "movement": m.id, "reason": r, "note": n,
+        p = SessionPosting(s, user.id)
+        p.cash(kind, signed_amount, reason=r, note=n, approval_id=a.id if a is not None else None)
+        mid = p.write(movement_id=True)
+        new = s.expected_cash
+        data = {"drawer": s.drawer, "session": s.id, "movement": mid, "reason": r, "note": n,
                 "expected_cash": new}
         if a is not None:
             data["approval"] = a.id
         if kind == "drop":
-            data["to"] = "safe"   # the treasury receives drops by movement id
+            data["to"] = "safe"
+            data["bag"] = custody.seal_drop(ctx, user, movement_id=mid, session_id=s.id, amount=-signed_amount,
+                                            number=bag)
         journal.append(f"drawer.{kind}", terminal=ctx.terminal, user=user, amount=signed_amount,
                        ref=s.id, data=data)
     k = _kick_and_journal(ctx, user, s.id, kind) if kick else None
-    return MovementView(m.id, s.id, kind, signed_amount, r, n, new, k)
+    return MovementView(mid, s.id, kind, signed_amount, r, n, new, k, data.get("bag"))
 
 
 def paid_in(ctx, user, amount, reason, note: str = "") -> MovementView:
@@ -403,11 +591,12 @@ def paid_out(ctx, user, amount, reason, note: str = "", approval=None) -> Moveme
                      approval=approval, perm_amount=a, check_cash=True)
 
 
-def drop(ctx, user, amount, reason="safe drop", note: str = "") -> MovementView:
-    """Cash from the drawer to the safe; journalled as ``drawer.drop`` so the
-    treasury can receive it (by movement id)."""
+def drop(ctx, user, amount, reason="safe drop", note: str = "", bag: str | None = None) -> MovementView:
+    """Cash from the drawer into a sealed bag on its way to the safe (the treasury's
+    transit fund; ``bag``: the bag's own number, else ``D<movement id>``)."""
     a = parse_amount(ctx, amount)
-    return _movement(ctx, user, "drop", -a, action="drawer.drop", reason=reason, note=note, check_cash=True)
+    return _movement(ctx, user, "drop", -a, action="drawer.drop", reason=reason, note=note, check_cash=True,
+                     bag=bag)
 
 
 def no_sale(ctx, user, reason, note: str = "", approval=None) -> MovementView:
@@ -461,12 +650,16 @@ def open_session(ctx, user, counts, *, kick: bool = True) -> SessionView:
                                             (DrawerSession.status == "open")).exists():
                 raise Conflict(_held_message(ctx, drawer, user))
             s = DrawerSession.create(drawer=drawer, terminal=ctx.terminal, cashier=user.id, status="open",
-                                     float_amount=total, expected_cash=0)
-            for d, q in c.items():
-                DenominationCount.create(session=s.id, stage="float", denomination=d, quantity=q)
-            _insert_movement(s, user, "float", total, reason="", note="counted float")
+                                     float_amount=total, expected_cash=0, totals="{}", digest="")
+            DenominationCount.insert_many([{"session": s.id, "stage": "float", "denomination": d, "quantity": q}
+                                           for d, q in c.items()]).execute()
+            p = SessionPosting(OpenSession(s.id, drawer, ctx.terminal, user.id, total, 0, {}, "", s.opened_at),
+                               user.id)
+            p.cash("float", total, note="counted float")
+            p.write()
+            issued = custody.issue_float(ctx, user, session_id=s.id, amount=total)
             journal.append("drawer.open", terminal=ctx.terminal, user=user, amount=total, ref=s.id,
-                           data={"drawer": drawer, "session": s.id,
+                           data={"drawer": drawer, "session": s.id, "float_from": issued,
                                  "counts": {str(d): q for d, q in c.items() if q}})
     except peewee.IntegrityError:
         raise Conflict(_held_message(ctx, drawer, user)) from None
@@ -497,28 +690,47 @@ def _held_message(ctx, drawer: str, user) -> str:
 
 # ----------------------------------------------------------------- close ---
 
-def _digest_of(s_fields: dict, session_id: int) -> str:
-    counts = list(DenominationCount.select(DenominationCount.stage, DenominationCount.denomination,
-                                           DenominationCount.quantity)
-                  .where(DenominationCount.session == session_id)
-                  .order_by(DenominationCount.stage, DenominationCount.denomination).tuples())
+def _counts_of(session_id: int) -> list[list]:
+    return [list(c) for c in DenominationCount.select(DenominationCount.stage, DenominationCount.denomination,
+                                                      DenominationCount.quantity)
+            .where(DenominationCount.session == session_id)
+            .order_by(DenominationCount.stage, DenominationCount.denomination).tuples()]
+
+
+def close_digest(fields: dict, counts: list[list], running: str, moves: int) -> str:
+    """The digest of a closed session: its figures, every count row and the
+    running digest of its movements (so no movement row is read at the close)."""
+    body = journal.canonical({**fields, "counts": counts, "movements": running, "moves": moves})
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _legacy_digest_of(s_fields: dict, session_id: int) -> str:
+    """The close digest of a session closed before running digests existed."""
     moves = list(CashMovement.select(CashMovement.id, CashMovement.kind, CashMovement.amount, CashMovement.user,
                                      CashMovement.ticket_id, CashMovement.reason, CashMovement.note)
                  .where(CashMovement.session == session_id).order_by(CashMovement.id).tuples())
-    body = journal.canonical({**s_fields, "counts": [list(c) for c in counts], "movements": [list(m) for m in moves]})
+    body = journal.canonical({**s_fields, "counts": _counts_of(session_id), "movements": [list(m) for m in moves]})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+_NEXT_Z = ("INSERT INTO z_counter (drawer, last) VALUES (?, 1) ON CONFLICT (drawer) "
+           "DO UPDATE SET last = z_counter.last + 1 RETURNING last")
+_CLOSE = ("UPDATE drawer_session SET status = 'closed', closed_at = ?, closed_by_id = ?, counted = ?, "
+          "expected_at_close = ?, variance = ?, close_approval_id = ?, close_reason = ?, z_number = ?, "
+          "close_hash = ?, totals = ?, digest = ? WHERE id = ? AND status = 'open'")
 
 
 def close_session(ctx, user, counts, reason: str | None = None, approval=None, *,
                   drawer: str | None = None, kick: bool = False) -> ZReportView:
     """Blind close of this terminal's drawer session.
 
-    variance = counted - expected (expected from the movements, in the same
-    transaction). Beyond ``limits.variance_alone`` a cashier needs a manager's
-    approval (raises NeedsApproval; nothing recorded) with a reason. One
-    transaction: counts, Z number (gapless per drawer), Z report, closed status,
-    digest, journal. A sale posted meanwhile lands before or is refused."""
-    from station import reports  # noqa: PLC0415
+    variance = counted - expected (the session's running expected cash, kept
+    with every movement). Beyond ``limits.variance_alone`` a cashier needs a
+    manager's approval (raises NeedsApproval; nothing recorded) with a reason.
+    One transaction, in constant time whatever the session holds (it reads the
+    running figures, never the movements): counts, Z number (gapless per
+    drawer), Z report, closed status, digest, journal. A sale posted meanwhile
+    lands before or is refused."""
     _check_user(user)
     c = clean_counts(ctx, counts)
     counted = count_total(c)
@@ -531,7 +743,7 @@ def close_session(ctx, user, counts, reason: str | None = None, approval=None, *
         if s.cashier_id != user.id and permissions.decide(user.role, "drawer.view_all") != permissions.ALLOW:
             raise PermissionDenied(f"this drawer session belongs to {User.get_by_id(s.cashier_id).name}: "
                                    f"only they or a supervisor may close it")
-        expected = expected_cash(s.id)
+        expected = s.expected_cash
         variance = counted - expected
         try:
             a = authority.require(ctx, user, "drawer.close", amount=variance, ref=s.id, approval=approval)
@@ -545,34 +757,31 @@ def close_session(ctx, user, counts, reason: str | None = None, approval=None, *
             why = why or (a.reason or "").strip()
             if not why:
                 raise InvalidInput("a close with this variance needs a reason")
-        for d, q in c.items():
-            DenominationCount.create(session=s.id, stage="close", denomination=d, quantity=q)
-        ZCounter.insert(drawer=s.drawer, last=0).on_conflict_ignore().execute()
-        zc = dbmod.locked(ZCounter.select().where(ZCounter.drawer == s.drawer)).get()
-        z = zc.last + 1
-        ZCounter.update(last=z).where(ZCounter.drawer == s.drawer).execute()
+        DenominationCount.insert_many([{"session": s.id, "stage": "close", "denomination": d, "quantity": q}
+                                       for d, q in c.items()]).execute()
+        db = dbmod.current()
+        z = db.execute_sql(dbmod.q(_NEXT_Z), (s.drawer,)).fetchone()[0]
         now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-        closer = User.get_by_id(user.id)
         data = reports.build_z_data(ctx, s, counts=c, counted=counted, expected=expected, variance=variance,
-                                    z_number=z, closed_at=now, closed_by=closer.name,
-                                    approval=a, reason=why)
-        ZReport.create(session=s.id, drawer=s.drawer, z_number=z, created_at=now,
-                       data=journal.canonical(data))
+                                    z_number=z, closed_at=now, closed_by=user.name, approval=a, reason=why)
         fields = {"session": s.id, "drawer": s.drawer, "cashier": s.cashier_id, "float": s.float_amount,
                   "counted": counted, "expected": expected, "variance": variance, "z": z}
-        digest = _digest_of(fields, s.id)
-        n = (DrawerSession.update(
-            status="closed", closed_at=now, closed_by=user.id, counted=counted, expected_at_close=expected,
-            variance=variance, close_approval=a.id if a is not None else None,
-            close_reason=why or None, z_number=z, close_hash=digest)
-            .where((DrawerSession.id == s.id) & (DrawerSession.status == "open")).execute())
-        if n != 1:
-            raise Conflict("the drawer session was closed meanwhile")
-        journal.append("drawer.close", terminal=ctx.terminal, user=user, amount=variance, ref=s.id,
-                       data={"drawer": s.drawer, "session": s.id, "z": z, "counted": counted,
-                             "expected": expected, "variance": variance, "reason": why,
-                             "approval": a.id if a is not None else None,
-                             "counts": {str(d): q for d, q in c.items() if q}})
+        counts_rows = sorted([["close", d, q] for d, q in c.items()]
+                             + [r for r in _counts_of(s.id) if r[0] == "float"])
+        digest = close_digest(fields, counts_rows, s.digest, s.totals.get("n", 0))
+        cash_out = custody.seal_close(ctx, user, session_id=s.id, counted=counted, float_amount=s.float_amount)
+        dbmod.defer(dbmod.q(_CLOSE), (
+            dbmod.param_time(now), user.id, counted, expected, variance, a.id if a is not None else None,
+            why or None, z, digest, totals_text(s.totals), s.digest, s.id))
+        entry = journal.append("drawer.close", terminal=ctx.terminal, user=user, amount=variance, ref=s.id,
+                               data={"drawer": s.drawer, "session": s.id, "z": z, "counted": counted,
+                                     "expected": expected, "variance": variance, "reason": why,
+                                     "approval": a.id if a is not None else None, "cash_out": cash_out,
+                                     "counts": {str(d): q for d, q in c.items() if q}})
+        # the Z anchors the journal: its own close entry's seq and a short head digest, printed
+        data["journal"] = {"seq": entry.seq, "head": entry.hash[:journal.SHORT]}
+        ZReport.insert(session=s.id, drawer=s.drawer, z_number=z, created_at=now,
+                       data=journal.canonical(data)).execute()
     v = ZReportView(s.id, s.drawer, z, counted, expected, variance, data)
     if kick:
         v.kick = _kick_and_journal(ctx, user, s.id, "close")
@@ -580,33 +789,48 @@ def close_session(ctx, user, counts, reason: str | None = None, approval=None, *
 
 
 def verify_digest(session_id: int) -> bool:
+    """Does a closed session still match the digest taken at its close? (Its
+    movements are read again and chained: this is verify's job, not the close's.)"""
     s = DrawerSession.get_by_id(session_id)
     fields = {"session": s.id, "drawer": s.drawer, "cashier": s.cashier_id, "float": s.float_amount,
               "counted": s.counted, "expected": s.expected_at_close, "variance": s.variance,
               "z": s.z_number}
-    return s.close_hash == _digest_of(fields, s.id)
+    if s.digest is None:
+        return s.close_hash == _legacy_digest_of(fields, s.id)
+    totals, running = recompute_running(s.id)
+    return s.close_hash == close_digest(fields, _counts_of(s.id), running, totals["n"])
 
 
 # --------------------------------------------------------------- reports ---
 
 def x_report(ctx, user, drawer: str | None = None) -> dict:
     """The X report of the open session (or NotFound): sales per tender
-    method, movements per kind, expected cash. Read-only."""
-    from station import reports  # noqa: PLC0415
+    method, movements per kind, expected cash, from the running figures.
+    Read-only, constant time."""
     _check_user(user)
     authority.require(ctx, user, "drawer.x_report")
-    drawer = drawer or ctx.drawer
-    s = _open_query(drawer).first()
-    if s is None:
-        raise NotFound(f"no drawer session is open on drawer {drawer}")
+    s = _open_or_not_found(ctx, drawer)
     if s.cashier_id != user.id and permissions.decide(user.role, "drawer.view_all") != permissions.ALLOW:
         raise PermissionDenied("only the session's cashier or a supervisor may see this drawer's X report")
     return reports.build_x_data(ctx, s)
 
 
+def x_data(ctx, drawer: str | None = None) -> dict:
+    """The X report of a drawer's open session (NotFound when none is open), for
+    a caller that has decided who may see it (the CLI, the drawers overview)."""
+    return reports.build_x_data(ctx, _open_or_not_found(ctx, drawer))
+
+
+def _open_or_not_found(ctx, drawer: str | None) -> OpenSession:
+    drawer = drawer or ctx.drawer
+    s = _open_session_row(drawer, lock=False)
+    if s is None:
+        raise NotFound(f"no drawer session is open on drawer {drawer}")
+    return s
+
+
 def z_report(ctx, *, drawer: str | None = None, z_number: int | None = None) -> dict:
     """A stored Z report (the last of the drawer, or number ``z_number``)."""
-    import json  # noqa: PLC0415
     drawer = drawer or ctx.drawer
     q = ZReport.select().where(ZReport.drawer == drawer)
     if z_number is not None:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from data import db as dbmod
 from data.models import User
 from station import auth, journal
 from station.errors import StationError
@@ -54,8 +55,12 @@ def clock_for(ctx, clock: Callable[[], float] = time.monotonic) -> IdleClock:
 
 
 def lock(ctx, user: User | None) -> None:
-    """Record that this terminal locked with ``user`` at it."""
-    journal.append("terminal.locked", terminal=ctx.terminal, user=user)
+    """Record that this terminal locked with ``user`` at it (again after a dropped
+    connection: the event is not lost to a database restart)."""
+    def tx():
+        with dbmod.write():
+            journal.append("terminal.locked", terminal=ctx.terminal, user=user)
+    dbmod.retrying(tx)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,33 @@ def qty_times_price(qty_milli: int, unit_price: int) -> int:
     return round_div(qty_milli * unit_price, 1000)
 
 
-_AMOUNT = re.compile(r"^(\d{1,15})(?:[.,](\d+))?$")
+def share_upto(amount: int, upto: int, whole: int) -> int:
+    """The part of ``amount`` that belongs to the first ``upto`` of ``whole``
+    (``upto``/``whole`` of it, rounded by the rule). Parts taken as differences of
+    running shares, ``share_upto(a, k2, w) - share_upto(a, k1, w)``, always add up
+    to ``amount`` exactly, whatever the order and size of the steps."""
+    if whole <= 0:
+        raise ValueError("whole must be positive")
+    return round_div(amount * upto, whole)
+
+
+def allocate(amount: int, weights: list[int]) -> list[int]:
+    """Split ``amount`` over ``weights`` (>= 0, not all 0) in proportion: each part
+    is the difference of running shares (:func:`share_upto`), so the parts add up
+    to ``amount`` exactly and the same weights always give the same parts."""
+    whole = sum(weights)
+    if any(w < 0 for w in weights) or whole <= 0:
+        raise ValueError("weights must be >= 0 and not all 0")
+    out, prev, run = [], 0, 0
+    for w in weights:
+        run += w
+        upto = share_upto(amount, run, whole)
+        out.append(upto - prev)
+        prev = upto
+    return out
+
+
+_AMOUNT = re.compile(r"^([0-9]{1,15})(?:[.,]([0-9]+))?$")   # ASCII digits only (not ١٢٣)
 
 
 class AmountError(ValueError):
@@ -95,11 +121,6 @@ def format_amount(minor: int, *, minor_units: int = 2, decimal_sep: str = ".",
     else:
         body = f"{v:,}".replace(",", thousands) if thousands else str(v)
     return f"{sign}{body}" + (f" {currency}" if currency else "")
-
-
-def parse_decimal_major(text: str, minor_units: int = 2) -> int:
-    """Catalog prices like ``2.49`` (dot only, as in the CSV format)."""
-    return parse_amount(text, minor_units=minor_units, decimal_sep=".", allow_zero=True)
 
 
 def parse_rate(text: str) -> int:

@@ -53,6 +53,7 @@ class ReceiptData:
     tax_inclusive: bool = True
     ticket_discount: int = 0
     ticket_discount_bp: int = 0
+    tax_letters: dict[int, str] = field(default_factory=dict)
 
     @property
     def barcode_text(self) -> str:
@@ -79,7 +80,7 @@ def receipt_data(ctx, ticket_id: int | None = None, *, receipt_no: int | None = 
         subtotal=v.subtotal, discount=v.discount, total=t.total, taxes=v.taxes, net=v.net,
         tenders=tenders, rounding=t.rounding, change=sum(x[3] for x in tenders), footer=list(s.footer),
         copy=copy, tax_inclusive=v.tax_inclusive, ticket_discount=v.ticket_discount,
-        ticket_discount_bp=v.ticket_discount_bp)
+        ticket_discount_bp=v.ticket_discount_bp, tax_letters=tax_letters(ctx))
 
 
 # ---------------------------------------------------------------- layout ---
@@ -158,11 +159,23 @@ def receipt_lines(ctx, r: ReceiptData) -> list[tuple[str, str]]:
     return out
 
 
+def tax_letters(ctx) -> dict[int, str]:
+    """``store.tax_letters`` (``A=19``, ``B=7.5`` ...) as {basis points: letter}:
+    the same letter for a rate on every receipt of the store."""
+    out = {}
+    for item in ctx.config.store.tax_letters or ():
+        letter, _, pct = str(item).partition("=")
+        try:
+            out[round(float(pct) * 100)] = letter.strip()[:2]
+        except ValueError:
+            continue
+    return out
+
+
 def _rate_tag(rate: int, r: ReceiptData) -> str:
-    """A, B, C ... per tax rate (lowest first), printed after each line."""
-    rates = sorted(r.taxes) or [rate]
-    i = rates.index(rate) if rate in rates else 0
-    return chr(ord("A") + i % 26)
+    """The rate's store-wide letter, printed after each line (a rate without
+    one: its percentage)."""
+    return r.tax_letters.get(rate) or _rate(rate)
 
 
 def receipt_text(ctx, r: ReceiptData) -> str:
@@ -190,8 +203,14 @@ def barcode_bytes(text: str) -> bytes:
 
 
 def render(ctx, r: ReceiptData) -> bytes:
+    return render_rows(ctx, receipt_lines(ctx, r), r.barcode_text)
+
+
+def render_rows(ctx, rows: list[tuple[str, str]], barcode_text: str) -> bytes:
+    """ESC/POS bytes of (style, text) rows, then ``barcode_text`` as CODE128 and a cut
+    (the sale receipt; the refund receipt, ``station.refund.receipt``)."""
     d = new_dummy(ctx)
-    for style, text in receipt_lines(ctx, r):
+    for style, text in rows:
         if style == "title":
             d.set(align="center", bold=True, double_height=True, double_width=True)
         elif style == "big":
@@ -206,8 +225,8 @@ def render(ctx, r: ReceiptData) -> bytes:
         if style:
             d.set(normal_textsize=True, align="left", bold=False)
     d.set(align="center")
-    d._raw(barcode_bytes(r.barcode_text))
-    d.text("\n" + r.barcode_text + "\n")
+    d._raw(barcode_bytes(barcode_text))
+    d.text("\n" + barcode_text + "\n")
     d.set(align="left")
     d.cut()
     return d.output

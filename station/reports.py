@@ -1,10 +1,13 @@
 """X and Z reports of a drawer session: the data (plain dicts, JSON-safe) and
 their ESC/POS bytes (built in an escpos ``Dummy`` printer).
 
-Sales per tender method come from the session's completed tickets and their
-Tender rows: ``Tender.amount`` is what was applied to the sale, so change given
-is never counted as takings (ERPNext #23125). Cash movements are listed per
-kind; expected cash is the SUM of the movements (one query).
+The figures come from the session's running totals (``station.drawer`` keeps
+them with every posting), so a report costs the same whatever the session
+holds: sales per tender method are the amounts applied to the sales
+(``Tender.amount``), so change given is never counted as takings (ERPNext
+#23125); cash movements are listed per kind; expected cash is the running
+balance. The row-based figures (``sales_by_method``, ``sales_summary``) are
+what ``station.drawer.recompute_running`` (and verify) rebuild them from.
 
 A Z report's data is stored as canonical JSON in ``ZReport.data`` at the close
 and reprinted from there (marked COPY), never rebuilt from live rows.
@@ -15,8 +18,9 @@ import datetime as _dt
 
 import peewee
 
-from data.models import CashMovement, DenominationCount, DrawerSession, Tender, Ticket, User
+from data.models import DenominationCount, Tender, Ticket, User
 from station import money
+from station.payments import service as provider_payments
 
 MOVEMENT_ORDER = ("float", "sale", "change", "paid_in", "paid_out", "drop", "refund", "no_sale")
 MOVEMENT_LABELS = {"float": "Float", "sale": "Cash taken", "change": "Change given", "paid_in": "Paid in",
@@ -48,13 +52,12 @@ def sales_summary(session_id: int) -> dict:
             "last_receipt": None if r["last"] is None else int(r["last"])}
 
 
-def movements_by_kind(session_id: int) -> list[dict]:
-    rows = (CashMovement.select(CashMovement.kind, peewee.fn.COUNT(CashMovement.id).alias("n"),
-                                peewee.fn.SUM(CashMovement.amount).alias("amount"))
-            .where(CashMovement.session == session_id).group_by(CashMovement.kind).dicts())
-    by = {r["kind"]: r for r in rows}
-    return [{"kind": k, "label": MOVEMENT_LABELS.get(k, k), "count": int(by[k]["n"]),
-             "amount": int(by[k]["amount"] or 0)} for k in MOVEMENT_ORDER if k in by]
+def sales_by_cashier(session_id: int) -> list[tuple[int, int, int]]:
+    """(cashier id, sales, total) of a session's completed sales."""
+    return [(c, int(n), int(t or 0)) for c, n, t in
+            Ticket.select(Ticket.cashier, peewee.fn.COUNT(Ticket.id), peewee.fn.SUM(Ticket.total))
+            .where((Ticket.session == session_id) & (Ticket.status == "completed"))
+            .group_by(Ticket.cashier).tuples()]
 
 
 def _counts(session_id: int, stage: str) -> list[dict]:
@@ -65,8 +68,40 @@ def _counts(session_id: int, stage: str) -> list[dict]:
             for c in rows]
 
 
-def _base(ctx, s: DrawerSession, kind: str) -> dict:
-    from station.drawer import expected_cash  # noqa: PLC0415
+def sales_of(totals: dict) -> dict:
+    count, total, first, last = totals.get("sales") or (0, 0, None, None)
+    return {"count": count, "total": total, "first_receipt": first, "last_receipt": last}
+
+
+def tenders_of(totals: dict) -> list[dict]:
+    return [{"method": m, "count": c, "amount": a} for m, (c, a) in sorted((totals.get("tenders") or {}).items())]
+
+
+def movements_of(totals: dict) -> list[dict]:
+    by = totals.get("moves") or {}
+    kinds = [k for k in MOVEMENT_ORDER if k in by] + sorted(k for k in by if k not in MOVEMENT_ORDER)
+    return [{"kind": k, "label": MOVEMENT_LABELS.get(k, k), "count": by[k][0], "amount": by[k][1]} for k in kinds]
+
+
+def users_of(totals: dict) -> list[dict]:
+    """Who did what in the session: per person, the sales and every kind of cash
+    movement (a shared drawer has several; one person's has one)."""
+    by = totals.get("users") or {}
+    names = dict(User.select(User.id, User.name).where(User.id.in_([int(u) for u in by])).tuples()) if by else {}
+    out = []
+    for uid in sorted(by, key=lambda u: names.get(int(u), u)):
+        u = by[uid]
+        count, total = u.get("sales", (0, 0))
+        out.append({"user": names.get(int(uid), f"user {uid}"), "sales": {"count": count, "total": total},
+                    "movements": movements_of({"moves": {k: v for k, v in u.items() if k != "sales"}})})
+    return out
+
+
+def _base(ctx, s, kind: str) -> dict:
+    """``s``: the session with its running figures (``station.drawer.OpenSession``)."""
+    from station.refund.totals import net_takings, refunds_of  # noqa: PLC0415
+    tenders = tenders_of(s.totals)
+    refunds = refunds_of(s.totals)
     store = ctx.config.values["store"]
     return {
         "report": kind,
@@ -80,20 +115,24 @@ def _base(ctx, s: DrawerSession, kind: str) -> dict:
         "opened_at": _iso(s.opened_at),
         "float": s.float_amount,
         "float_counts": _counts(s.id, "float"),
-        "sales": sales_summary(s.id),
-        "tenders": sales_by_method(s.id),
-        "movements": movements_by_kind(s.id),
-        "expected": expected_cash(s.id),
+        "sales": sales_of(s.totals),
+        "tenders": tenders,
+        "refunds": refunds,
+        "net": net_takings(tenders, refunds),
+        "movements": movements_of(s.totals),
+        "by_user": users_of(s.totals),
+        "expected": s.expected_cash,
+        "refund_due": provider_payments.report_section(ctx, s.terminal),
     }
 
 
-def build_x_data(ctx, s: DrawerSession) -> dict:
+def build_x_data(ctx, s) -> dict:
     d = _base(ctx, s, "X")
     d["printed_at"] = _iso(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None))
     return d
 
 
-def build_z_data(ctx, s: DrawerSession, *, counts: dict[int, int], counted: int, expected: int, variance: int,
+def build_z_data(ctx, s, *, counts: dict[int, int], counted: int, expected: int, variance: int,
                  z_number: int, closed_at, closed_by: str, approval=None, reason: str = "") -> dict:
     d = _base(ctx, s, "Z")
     d.update({
@@ -149,6 +188,18 @@ def lines(d: dict, width: int = 42, *, copy: bool = False, hide_expected: bool =
     out.append(lr("Receipts", f"{fr if fr is not None else '-'} .. {la if la is not None else '-'}"))
     for t in d["tenders"]:
         out.append(lr(f"  {t['method']} ({t['count']})", _amt(d, t["amount"])))
+    refunds = d.get("refunds")
+    if refunds is not None:
+        out.append(lr(f"Refunds ({refunds['count']})", _amt(d, -refunds["total"])))
+        for r in refunds["by_method"]:
+            out.append(lr(f"  {r['method']} ({r['count']})", _amt(d, -r["amount"])))
+        if refunds["by_reason"]:
+            out.append("  by reason:")
+        for r in refunds["by_reason"]:
+            out.append(lr(f"  {r['reason']} ({r['count']})", _amt(d, -r["amount"])))
+        out.append(lr("Net takings", _amt(d, d["net"]["total"])))
+        for n in d["net"]["by_method"]:
+            out.append(lr(f"  {n['method']}", _amt(d, n["amount"])))
     out.append("-" * width)
     if hide_expected and d["report"] == "X":
         out.append("Cash movements and expected cash:")
@@ -158,6 +209,21 @@ def lines(d: dict, width: int = 42, *, copy: bool = False, hide_expected: bool =
         for m in d["movements"]:
             out.append(lr(f"  {m['label']} ({m['count']})", _amt(d, m["amount"])))
         out.append(lr("Expected cash", _amt(d, d["expected"])))
+    if d.get("by_user"):
+        out.append("-" * width)
+        out.append("Who did what")
+        for u in d["by_user"]:
+            s = u["sales"]
+            out.append(lr(f"  {u['user']}: sales ({s['count']})", _amt(d, s["total"])))
+            if not (hide_expected and d["report"] == "X"):
+                for m in u["movements"]:
+                    out.append(lr(f"    {m['label']} ({m['count']})", _amt(d, m["amount"])))
+    due = d.get("refund_due") or {}
+    if due.get("count"):
+        out.append("-" * width)
+        out.append(lr(f"PAID TWICE, REFUND DUE ({due['count']})", _amt(d, due["total"])))
+        for i in due["items"]:
+            out.append(lr(f"  {i['method']} {i['receipt'] or i['ref']}", _amt(d, i["amount"])))
     if d["report"] == "Z":
         out.append("-" * width)
         out.append("Counted")
@@ -172,6 +238,9 @@ def lines(d: dict, width: int = 42, *, copy: bool = False, hide_expected: bool =
             out.append(f"Reason: {d['reason']}"[:width])
         if d.get("approved_by"):
             out.append(lr("Approved by", d["approved_by"]))
+        if d.get("journal"):   # the journal anchor: keep the paper, 'station verify --anchor' checks it
+            out.append("-" * width)
+            out.append(lr("Journal", f"seq {d['journal']['seq']} head {d['journal']['head']}"))
     return out
 
 

@@ -26,18 +26,29 @@ expected cash grows by exactly the cash kept.
 
 Lock order (same as the drawer service, no deadlocks between terminals): the
 ticket row, the drawer session row, the receipt counter row, the journal head.
+
+The commit is plain SQL, each statement once: the ticket (with the cashier's
+fresh role), its lines only when this terminal's open ticket is not in memory
+at that revision (``sale.OpenTicket``), the drawer session (locked), the next
+receipt number, then the writes (tenders, cash movements, the session's running
+figures, the completed ticket, the journal row: on PostgreSQL they travel with
+the COMMIT). Everything read and decided is in one :class:`SaleCommit`;
+:func:`write_sale` writes it, and is where other areas add their rows to the
+same transaction (see ARCHITECTURE.md).
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import peewee
 
 from data import db as dbmod
-from data.models import ReceiptCounter, Tender, Ticket, TicketLine, utcnow
-from station import authority, drawer, journal, money, sale
+from data.models import Tender, Ticket, utcnow
+from station import authority, drawer, journal, money, printing, sale, seal
 from station.errors import Conflict, InvalidInput, NotFound, Unavailable
+from station.payments import sale_rules as provider_payments
+from station.stock import movements as stock_moves
 
 
 @dataclass
@@ -46,6 +57,7 @@ class Payment:
     amount: int
     tendered: int | None = None
     reference: str = ""
+    payment_ref: str | None = None   # the provider payment (station.payments) it is paid by
 
 
 @dataclass
@@ -71,7 +83,7 @@ class SaleResult:
 
 
 def _step(ctx) -> int:
-    return ctx.config.cash.rounding_step
+    return ctx.config.values["cash"]["rounding_step"]
 
 
 def cash_due_for(ctx, rest: int) -> int:
@@ -99,23 +111,35 @@ def parse_amount_input(ctx, text) -> int:
 
 # -------------------------------------------------------------- begin ---
 
+_MINT_KEY = ("UPDATE ticket SET idem_key = COALESCE(idem_key, ?), rev = rev + 1, updated_at = ? "
+             "WHERE terminal = ? AND status = 'open' RETURNING id, rev, discount_bp, cashier_id, idem_key, "
+             "(SELECT CASE WHEN active THEN role END FROM \"user\" WHERE id = ?)")
+
+
 def begin_tender(ctx, user) -> TenderStart:
-    """Start tendering this terminal's open ticket: mint (or reuse) its key."""
+    """Start tendering this terminal's open ticket: mint (or reuse) its key. One
+    statement (a ticket edit) when the open ticket is in memory."""
+    if user is None or not getattr(user, "active", False):
+        authority.require_role(ctx, user, None, "sale.tender")
+
     def tx():
-        authority.require(ctx, user, "sale.tender")
-        t = sale._open_ticket(ctx)
-        if t is None:
+        db = dbmod.current()
+        row = db.execute_sql(dbmod.q(_MINT_KEY), (uuid.uuid4().hex, dbmod.param_time(utcnow()), ctx.terminal,
+                                                  user.id)).fetchone()
+        if row is None:
+            role = db.execute_sql(dbmod.q(authority.FRESH_ROLE_SQL), (user.id,)).fetchone()
+            authority.require_role(ctx, user, role[0] if role else None, "sale.tender")
             raise NotFound("there is no open ticket to tender")
-        live = TicketLine.select().where((TicketLine.ticket == t.id) & (~TicketLine.voided)).count()
-        if not live:
+        tid, rev, bp, cashier_id, key, role = row
+        authority.require_role(ctx, user, role, "sale.tender")
+        o = sale.open_ticket_at(ctx, tid, rev - 1, bp, cashier_id, key)
+        if not o.sums.lines_per_rate:
             raise InvalidInput("the ticket is empty: scan an item first")
-        key = t.idem_key
-        if key is None:
-            key = uuid.uuid4().hex
-            Ticket.update(idem_key=key).where((Ticket.id == t.id) & Ticket.idem_key.is_null()).execute()
-        tot = sale.totals_of(ctx, t)
-        return TenderStart(t.id, key, tot.total, cash_due_for(ctx, tot.total), _step(ctx))
-    return sale.run_write(tx)
+        return sale.Edit(o, rev, role), key
+    e, key = sale.run_write(tx, durable=False)
+    e.base.idem_key = key
+    view = sale.after_edit(ctx, e, None)
+    return TenderStart(view.id, key, view.total, cash_due_for(ctx, view.total), _step(ctx))
 
 
 # ----------------------------------------------------------- complete ---
@@ -131,8 +155,8 @@ def _stored_result(t: Ticket) -> SaleResult:
 def _clean_payments(ctx, payments) -> tuple[list[Payment], list[Payment]]:
     if not isinstance(payments, (list, tuple)):
         raise InvalidInput("payments must be a list")
-    methods = ctx.config.cash.tender_methods
-    max_amount = ctx.config.limits.max_amount
+    methods = ctx.config.values["cash"]["tender_methods"]
+    max_amount = ctx.config.values["limits"]["max_amount"]
     cash, other = [], []
     for p in payments:
         if p.method not in methods:
@@ -160,39 +184,101 @@ def _fmt(ctx, v: int) -> str:
     return money.format_amount(v, minor_units=s.minor_units, currency=s.currency_symbol)
 
 
+_NEXT_RECEIPT = ("INSERT INTO receipt_counter (terminal, last) VALUES (?, 1) ON CONFLICT (terminal) "
+                 "DO UPDATE SET last = receipt_counter.last + 1 RETURNING last")
+
+
 def _next_receipt_no(terminal: str) -> int:
     """The next receipt number of ``terminal``, gapless: the counter row is
-    incremented in the sale's transaction (the UPDATE holds the row lock until
-    COMMIT, so terminals sharing a counter queue; a rollback gives the number back)."""
-    n = (ReceiptCounter.update(last=ReceiptCounter.last + 1)
-         .where(ReceiptCounter.terminal == terminal).execute())
-    if n == 0:
-        ReceiptCounter.insert(terminal=terminal, last=1).execute()
-        return 1
-    return ReceiptCounter.select(ReceiptCounter.last).where(ReceiptCounter.terminal == terminal).scalar()
+    incremented in the sale's transaction (one statement; the row lock is held
+    until COMMIT, so terminals sharing a counter queue; a rollback gives the
+    number back)."""
+    return dbmod.current().execute_sql(dbmod.q(_NEXT_RECEIPT), (terminal,)).fetchone()[0]
 
 
-def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
-    """Commit the sale of the ticket tendered under ``idem_key`` exactly once."""
+@dataclass
+class SaleCommit:
+    """Everything ``complete_sale`` read and decided inside its transaction, for
+    :func:`write_sale` and for whatever else the sale's transaction writes
+    (stock per line, cost and summaries, the sale's digest): no need to read any
+    of it again."""
+    ctx: object
+    user: object
+    ticket_id: int
+    terminal: str
+    lines: list                  # sale.LineView, in order (voided ones included: check .voided)
+    totals: sale.Totals
+    due: int
+    receipt_no: int
+    session: drawer.OpenSession  # locked
+    posting: drawer.SessionPosting
+    tenders: list[tuple]         # (method, amount applied, tendered, change, reference)
+    cash_due: int
+    tendered_cash: int
+    change: int
+    rounding: int
+    now: object
+    journal_data: dict = field(default_factory=dict)   # the sale.completed entry's data (add to it)
+
+
+_TICKET = ("SELECT t.id, t.status, t.terminal, t.discount_bp, t.rev, t.cashier_id, t.idem_key, "
+           "(SELECT CASE WHEN active THEN role END FROM \"user\" WHERE id = ?) FROM ticket t WHERE t.idem_key = ?")
+_INSERT_TENDER = "INSERT INTO tender (ticket_id, method, amount, tendered, change, reference, created_at) VALUES "
+_COMPLETE = ("UPDATE ticket SET status = 'completed', session_id = ?, receipt_no = ?, subtotal = ?, tax_total = ?, "
+             "total = ?, rounding = ?, ticket_discount = ?, cashier_id = ?, completed_at = ?, updated_at = ?, "
+             "rev = rev + 1 WHERE id = ? AND status = 'open'")
+
+
+def write_sale(sc: SaleCommit) -> None:
+    """The sale's rows, inside its transaction: tenders, the drawer posting (cash
+    movements, the session's running figures), the completed ticket, its receipt
+    in the print queue, its stock movements, the ``sale.completed`` journal entry with the sale's
+    digest (last: it takes the journal head)."""
+    now = dbmod.param_time(sc.now)
+    if sc.tenders:
+        dbmod.defer(dbmod.q(_INSERT_TENDER + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(sc.tenders))),
+                    [v for m, a, td, ch, ref in sc.tenders for v in (sc.ticket_id, m, a, td, ch, ref, now)])
+    sc.posting.sale(sc.receipt_no, sc.due, [(m, a) for m, a, *_r in sc.tenders])
+    sc.posting.write()
+    tot = sc.totals
+    dbmod.defer(dbmod.q(_COMPLETE), (sc.session.id, sc.receipt_no, tot.subtotal, tot.tax_total, sc.due,
+                                     sc.rounding, tot.ticket_discount, sc.user.id, now, now, sc.ticket_id))
+    stock_moves.post_sale(sc)
+    printing.queue_sale_receipt(sc)
+    seal.seal_sale(sc)
+    journal.append("sale.completed", terminal=sc.terminal, user=sc.user, amount=sc.due, ref=str(sc.receipt_no),
+                   data=sc.journal_data)
+
+
+def complete_sale(ctx, user, idem_key: str, payments, *, credit: int = 0, credit_ref: str = "") -> SaleResult:
+    """Commit the sale of the ticket tendered under ``idem_key`` exactly once.
+    ``credit``: an exchange's returned goods paying that much of it (tender
+    ``exchange``; only ``station.refund.exchange`` passes it, inside its own
+    transaction)."""
     if not idem_key or not isinstance(idem_key, str):
         raise InvalidInput("no tender was started for this sale")
 
     def tx():
-        t = dbmod.locked(Ticket.select().where(Ticket.idem_key == idem_key)).first()
-        if t is None:
+        db = dbmod.current()
+        sql = _TICKET + (" FOR UPDATE OF t" if dbmod.is_postgres() else "")
+        row = db.execute_sql(dbmod.q(sql), (user.id if user is not None else 0, idem_key)).fetchone()
+        if row is None:
             raise NotFound("no sale is being tendered with this key (start the tender again)")
-        if t.status == "completed":
-            return _stored_result(t)      # whatever payments come with the retry
+        tid, status, terminal, bp, rev, cashier_id, key, role = row
+        if status == "completed":
+            return _stored_result(Ticket.get_by_id(tid))      # whatever payments come with the retry
         cash_p, other_p = _clean_payments(ctx, payments)
-        if t.status != "open":
-            raise Conflict(f"the ticket was {t.status} meanwhile: nothing was charged")
-        if t.terminal != ctx.terminal:
-            raise Conflict(f"the ticket is open on terminal {t.terminal}, not here")
-        authority.require(ctx, user, "sale.tender", ref=t.id)
-        lines = sale._lines_of(t.id)
-        if not any(not ln.voided for ln in lines):
+        if credit:
+            other_p.insert(0, Payment("exchange", credit, reference=credit_ref[:64]))
+        if status != "open":
+            raise Conflict(f"the ticket was {status} meanwhile: nothing was charged")
+        if terminal != ctx.terminal:
+            raise Conflict(f"the ticket is open on terminal {terminal}, not here")
+        authority.require_role(ctx, user, role, "sale.tender", ref=tid)
+        o = sale.open_ticket_at(ctx, tid, rev, bp, cashier_id, key)
+        if not o.sums.lines_per_rate:
             raise InvalidInput("the ticket is empty: nothing to pay")
-        tot = sale.compute_totals(lines, t.discount_bp, ctx.config.store.prices_include_tax)
+        tot = o.sums.totals(bp, ctx.config.values["store"]["prices_include_tax"])
         due = tot.total
         other_sum = sum(p.amount for p in other_p)
         if other_sum > due:
@@ -209,48 +295,47 @@ def complete_sale(ctx, user, idem_key: str, payments) -> SaleResult:
             raise InvalidInput(f"{_fmt(ctx, cash_due - tendered_cash)} is still due in cash")
         change = tendered_cash - cash_due if cash_p else 0
         rounding = cash_due - rest if cash_p else 0
+        if other_p:   # mobile money / card gateway payments: each paid, used by this sale only
+            provider_payments.use_in_sale(ctx, tid, other_p)
 
-        # the drawer session row (locked by post_cash / lock_open_session: refused when
-        # no session is open), then the receipt counter, then the journal
-        if cash_p:
-            session_id = drawer.post_cash(ctx, user, "sale", tendered_cash, t.id).session_id
-            if change:
-                drawer.post_cash(ctx, user, "change", -change, t.id)
-        else:
-            session_id = drawer.lock_open_session(ctx).id
+        # lock order: the drawer session row (no open session: Conflict, nothing
+        # charged), the receipt counter, then the journal head (write_sale)
+        session = drawer.lock_open_session(ctx, user=user)
         receipt_no = _next_receipt_no(ctx.terminal)
-        for p in other_p:
-            Tender.create(ticket=t.id, method=p.method, amount=p.amount, tendered=p.amount, change=0,
-                          reference=(p.reference or "")[:64])
+        posting = drawer.SessionPosting(session, user.id)
         if cash_p:
-            Tender.create(ticket=t.id, method="cash", amount=cash_due, tendered=tendered_cash, change=change,
-                          reference="")
-        now = utcnow()
-        n = (Ticket.update(status="completed", session=session_id, receipt_no=receipt_no,
-                           subtotal=tot.subtotal, tax_total=tot.tax_total, total=due, rounding=rounding,
-                           ticket_discount=tot.ticket_discount, cashier=user.id, completed_at=now, updated_at=now)
-             .where((Ticket.id == t.id) & (Ticket.status == "open")).execute())
-        if n != 1:
-            raise Conflict("the ticket changed meanwhile: nothing was charged")
-        journal.append("sale.completed", terminal=ctx.terminal, user=user, amount=due, ref=str(receipt_no),
-                       data={"ticket": t.id, "receipt_no": receipt_no, "session": session_id,
-                             "subtotal": tot.subtotal, "taxes": {str(k): v for k, v in tot.taxes.items()},
-                             "discount": tot.discount, "rounding": rounding, "change": change,
-                             "tenders": [{"method": p.method, "amount": p.amount} for p in other_p]
-                             + ([{"method": "cash", "amount": cash_due, "tendered": tendered_cash}]
-                                if cash_p else [])})
-        return SaleResult(ticket_id=t.id, receipt_no=receipt_no, total=due, change=change,
-                          paid_cash=cash_due if cash_p else 0, duplicate=False, rounding=rounding, tendered_cash=tendered_cash,
-                          session_id=session_id)
+            posting.cash("sale", tendered_cash, ticket_id=tid)
+            if change:
+                posting.cash("change", -change, ticket_id=tid)
+        tenders = [(p.method, p.amount, p.amount, 0, (p.reference or "")[:64]) for p in other_p]
+        if cash_p:
+            tenders.append(("cash", cash_due, tendered_cash, change, ""))
+        sc = SaleCommit(ctx, user, tid, ctx.terminal, o.lines, tot, due, receipt_no, session, posting, tenders,
+                        cash_due if cash_p else 0, tendered_cash, change, rounding, utcnow())
+        sc.journal_data = {
+            "ticket": tid, "receipt_no": receipt_no, "session": session.id, "subtotal": tot.subtotal,
+            "taxes": {str(k): v for k, v in tot.taxes.items()}, "discount": tot.discount, "rounding": rounding,
+            "change": change,
+            "tenders": [{"method": p.method, "amount": p.amount} for p in other_p]
+            + ([{"method": "cash", "amount": cash_due, "tendered": tendered_cash}] if cash_p else [])}
+        write_sale(sc)
+        return SaleResult(ticket_id=tid, receipt_no=receipt_no, total=due, change=change,
+                          paid_cash=sc.cash_due, duplicate=False, rounding=rounding, tendered_cash=tendered_cash,
+                          session_id=session.id)
 
+    if user is None or not getattr(user, "active", False):
+        authority.require_role(ctx, user, None, "sale.tender")
     try:
-        return sale.run_write(tx)
+        result = sale.run_write(tx)
     except peewee.IntegrityError as e:
         # another process committed this very key meanwhile: answer with its result
         t = Ticket.select().where(Ticket.idem_key == idem_key).first()
         if t is not None and t.status == "completed":
             return _stored_result(t)
         raise Unavailable(f"the sale could not be recorded: {dbmod.first_line(e)}") from None
+    if not result.duplicate:
+        sale.remember_open(ctx, None)      # the ticket is no longer open
+    return result
 
 
 def sale_result(ctx, idem_key: str) -> SaleResult | None:

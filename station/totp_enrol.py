@@ -2,7 +2,7 @@
 (encrypted with the key file) only once the first code from the authenticator
 checks out.
 
-``station user totp NAME`` (station/cli_authority.py) is the interactive front;
+``station user totp NAME`` (station/cli/authority.py) is the interactive front;
 :func:`enrol_known_secret` is the hook the demo store and tests use.
 """
 from __future__ import annotations
@@ -125,12 +125,3 @@ def enrol(ctx, actor, name: str, secret: str, code: str, *, now: float | None = 
 def enrol_known_secret(ctx, name: str, secret: str = DEMO_SECRET) -> User:
     """Demo/test hook: give ``name`` a known secret without the first-code step."""
     return save_secret(ctx, None, name, secret)
-
-
-def enrol_demo_managers(ctx, secret: str = DEMO_SECRET) -> list[str]:
-    """Give every active user whose role needs TOTP the demo secret; returns their names."""
-    names = [u.name for u in User.select().where(User.role.in_(list(ctx.config.security.totp_roles)))
-             .order_by(User.name)]
-    for n in names:
-        enrol_known_secret(ctx, n, secret)
-    return names
