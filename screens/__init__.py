@@ -14,6 +14,10 @@ AREAS: dict[str, str] = {
     "drawer": "screens.drawer:DrawerScreen",
     "drawers": "screens.drawers_overview:DrawersOverviewScreen",
     "manager": "screens.manager:ManagerScreen",
+    "returns": "screens.returns:ReturnsScreen",
+    "reports": "screens.reports:ReportsScreen",
+    "treasury": "screens.treasury:TreasuryScreen",
+    "stock": "screens.stock:StockScreen",
 }
 
 #: area -> (home key, label, permission action a role needs to open it)
@@ -22,4 +26,8 @@ AREA_KEYS: dict[str, tuple[str, str, str]] = {
     "drawer": ("f3", "Drawer", "drawer.open"),
     "drawers": ("f4", "All drawers", "drawer.view_all"),
     "manager": ("f5", "Manager", "journal.view"),
+    "returns": ("t", "Returns", "refund.process"),
+    "reports": ("o", "Reports", "report.view"),
+    "treasury": ("y", "Treasury", "treasury.view"),
+    "stock": ("k", "Stock", "stock.view"),
 }

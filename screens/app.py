@@ -8,12 +8,17 @@
 * F1 on any screen: the help screen lists every key of the screen below it.
 * The keymap from ``[keymap] bindings`` (binding id -> keys) is applied with
   ``set_keymap``.
+* Every key and paste goes through ONE ordered input stream
+  (``app.input``, :mod:`screens.input`): a key is handed out only when the
+  screen that should get it is ready, so type-ahead lands where the cashier
+  meant it, across screen changes and dialogs.
 * A worker that fails, or a handler that raises, is shown as an error
   notification and written to the log; the app keeps running (a till never
   drops to a traceback).
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from pathlib import Path
@@ -23,21 +28,19 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerFailed, WorkerState
 
-from station import permissions
+from screens import AREA_KEYS, AREAS
+from screens.format import unexpected_text
+from screens.help import HelpScreen
+from screens.home import HomeScreen
+from screens.input import InputStream
+from screens.lock import IdleLock
+from screens.login import LoginScreen
+from station import auth, permissions
+from station.context import release_thread_connection
 from station.errors import StationError
+from station.payments import registry as payment_registry
 
 log = logging.getLogger("station.app")
-
-
-def error_text(error: BaseException) -> str:
-    """One line for the screen: a StationError as is, anything else by class."""
-    if isinstance(error, WorkerFailed):
-        error = error.error
-    if isinstance(error, StationError):
-        return str(error)
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    name = error.__class__.__name__
-    return f"unexpected error ({name}{': ' + text if text else ''}); details in station.log"
 
 
 class StationApp(App):
@@ -54,6 +57,7 @@ class StationApp(App):
         super().__init__(**kwargs)
         self.ctx = ctx
         self.user = None
+        self.input = InputStream(self)
         self.idle_lock = None
         self._shell_ready = False
         cfg = ctx.config
@@ -78,24 +82,63 @@ class StationApp(App):
 
     # ----------------------------------------------------------- lifecycle --
     def on_mount(self) -> None:
-        from screens.login import LoginScreen
+        if self.kiosk:   # again: Textual's driver put its own SIGTSTP handler in place
+            from station.ops import session
+            session.enter_kiosk()
+        self.input.start()
+        # everything loaded so far (modules, classes, Textual's and Rich's tables)
+        # lives as long as the app: out of the collector's sight (gc.freeze), a
+        # full collection in the middle of a scan walks only what was made since,
+        # not the whole heap (its pause was the tail of scan -> screen)
+        gc.freeze()
         self.push_screen(LoginScreen())
         try:
-            from screens.lock import IdleLock
-        except ImportError:
-            IdleLock = None
-        if IdleLock is not None:
-            try:
-                self.idle_lock = IdleLock(self)
-                self.idle_lock.install()
-            except Exception as e:  # the idle lock is an extra; the till still works
-                self.report_error(e, where="idle lock")
+            self.idle_lock = IdleLock(self)
+            self.idle_lock.install()
+        except Exception as e:  # the idle lock is an extra; the till still works
+            self.report_error(e, where="idle lock")
         self._shell_ready = True
+        self.run_worker(self._resume_printing, thread=True, exit_on_error=False, group="print-resume")
 
-    def on_event(self, event: events.Event):
+    def _resume_printing(self) -> None:
+        """Receipts this till committed but never printed (killed right after a
+        sale): printed now, from the database's print queue."""
+        from screens.printer import get_printer
+        n = get_printer(self).resume()
+        if n:
+            self.call_from_thread(self.notify, f"printing {n} receipt(s) left unprinted before the restart",
+                                  title="Printer", timeout=8)
+
+    async def on_event(self, event: events.Event) -> None:
         if self.idle_lock is not None and isinstance(event, (events.Key, events.MouseDown)):
             self.idle_lock.touch()
-        return super().on_event(event)
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            await self.input.feed(event)     # the one ordered stream (it routes the key)
+            return
+        await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()       # an app run in a process that goes on (tests) leaves nothing frozen
+        self.input.stop()
+        payment_registry.close_all(self.ctx)
+
+    # ------------------------------------------------ screen changes ---
+    # Every change of the top screen tells the input stream: the next key waits
+    # until the new screen is mounted and focused.
+    def push_screen(self, *args, **kwargs):
+        result = super().push_screen(*args, **kwargs)
+        self.input.screen_changed()
+        return result
+
+    def pop_screen(self):
+        result = super().pop_screen()
+        self.input.screen_changed()
+        return result
+
+    def switch_screen(self, screen):
+        result = super().switch_screen(screen)
+        self.input.screen_changed()
+        return result
 
     # -------------------------------------------------------------- errors --
     def report_error(self, error: BaseException, *, where: str = "") -> None:
@@ -104,7 +147,7 @@ class StationApp(App):
         else:
             log.error("%s failed", where or "handler", exc_info=error)
         try:
-            self.notify(error_text(error), title="Error", severity="error", timeout=8)
+            self.notify(unexpected_text(error), title="Error", severity="error", timeout=8)
         except Exception:  # noqa: BLE001 - never let the report itself crash
             pass
 
@@ -116,7 +159,7 @@ class StationApp(App):
         # on safely. It exits; the details go to the log and the terminal gets
         # one line (see _print_error_renderables), never a traceback.
         log.error("unexpected error, the app stops", exc_info=error)
-        self._fatal_text = error_text(error)
+        self._fatal_text = unexpected_text(error)
         super()._handle_exception(error)
 
     def _print_error_renderables(self) -> None:
@@ -136,12 +179,17 @@ class StationApp(App):
         self.go_home()
 
     def go_home(self) -> None:
-        """Back to the home screen of the logged-in user (or the login)."""
-        from screens.home import HomeScreen
-        from screens.login import LoginScreen
+        """Back to the home screen of the logged-in user (or the login): the
+        dashboard for roles with ``dashboard.view`` (what needs a manager now)."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.push_screen(HomeScreen() if self.user is not None else LoginScreen())
+        if self.user is None:
+            self.push_screen(LoginScreen())
+        elif permissions.decide(self.user.role, "dashboard.view") == permissions.ALLOW:
+            from screens.dashboard import DashboardScreen
+            self.push_screen(DashboardScreen())
+        else:
+            self.push_screen(HomeScreen())
 
     def logout(self) -> None:
         user, self.user = self.user, None
@@ -151,15 +199,13 @@ class StationApp(App):
         self.go_home()
 
     def _journal_logout(self, user) -> None:
-        from station import auth
         try:
             auth.logout(self.ctx, user)
         finally:
-            release_connection(self.ctx)
+            release_thread_connection(self.ctx)
 
     # -------------------------------------------------------------- areas --
     def may_open(self, name: str) -> bool:
-        from screens import AREA_KEYS
         if self.user is None:
             return False
         spec = AREA_KEYS.get(name)
@@ -173,7 +219,6 @@ class StationApp(App):
     def open_area(self, name: str) -> bool:
         """Push the screen of area ``name``; False (and a notification) if it
         cannot be opened."""
-        from screens import AREAS
         if self.user is None:
             self.notify("log in first", severity="warning")
             return False
@@ -202,15 +247,22 @@ class StationApp(App):
         return True
 
     # ------------------------------------------------------------ actions --
+    @property
+    def kiosk(self) -> bool:
+        return bool(self.ctx.config.values["terminal"]["kiosk"])
+
+    async def action_quit(self) -> None:
+        """A till in kiosk mode never quits to a shell: quitting logs out."""
+        if not self.kiosk:
+            await super().action_quit()
+        elif self.user is not None:
+            self.logout()
+        else:
+            self.notify("kiosk mode: this till does not quit", severity="warning")
+
     def action_help(self) -> None:
-        from screens.help import HelpScreen
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
         self.push_screen(HelpScreen.for_screen(self.screen))
 
-
-def release_connection(ctx) -> None:
-    """End of a worker thread's database work (see ``data.db.release``)."""
-    from data import db as dbmod
-    dbmod.release(ctx.db)

@@ -7,6 +7,12 @@ nothing happens, nothing is recorded).
 
 It only asks and shows: every rule (who may approve, PIN, TOTP with replay
 refusal, lockout, "not the requester") lives in :func:`station.authority.approve`.
+
+F2 asks a manager at another terminal instead (or over SSH):
+:func:`station.authority.request_approval` leaves the request in the database,
+the dialog waits (polling :func:`~station.authority.request_state`) and
+dismisses with the granted Approval as soon as it arrives; a refusal or an
+expiry is shown; Escape stops waiting (the request is cancelled).
 """
 from __future__ import annotations
 
@@ -14,11 +20,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from data import db as dbmod
-from station import permissions
+from screens.base import StationModal
+from screens.format import error_text, money_text
+from station import authority, permissions
+from station.context import release_thread_connection
+from station.money import format_amount
 from station.errors import AuthFailed, LockedOut, PermissionDenied, StationError
 
 #: how each action reads to the person approving it
@@ -34,6 +42,10 @@ ACTION_WORDS = {
     "drawer.paid_in": "Pay cash into the drawer",
     "drawer.close": "Close the drawer with a variance",
     "drawer.drop": "Drop cash to the safe",
+    "refund.process": "Refund more than a cashier may alone",
+    "refund.override": "Refund late, without a receipt or by another method",
+    "refund.post_void": "Post-void the last sale",
+    "refund.post_void_late": "Post-void a sale after the window",
 }
 
 
@@ -52,15 +64,26 @@ def amount_words(ctx, action: str, amount: int | None) -> str | None:
     if kind == "percent":  # basis points
         whole, frac = divmod(abs(amount), 100)
         return f"{'-' if amount < 0 else ''}{whole}" + (f".{frac:02d}".rstrip("0") if frac else "") + " %"
-    from station.money import format_amount
-    store = ctx.config.store if ctx is not None else None
-    minor = store.minor_units if store is not None else 2
-    sep = store.decimal_separator if store is not None and store.decimal_separator in (".", ",") else "."
-    cur = store.currency_symbol if store is not None else ""
-    return format_amount(amount, minor_units=minor, decimal_sep=sep, currency=cur)
+    if ctx is None:   # no store (a bare test host): two decimals
+        return format_amount(amount, minor_units=2)
+    return money_text(ctx, amount, currency=True)
 
 
-class ApprovalDialog(ModalScreen):
+def ref_words(action: str, ref: str) -> str:
+    """What the approval is for, as the approver reads it (``ref`` of the
+    service's NeedsApproval: a ticket, "ticket:line", or a drawer session)."""
+    if action.startswith("drawer."):
+        return f"For: drawer session {ref}"
+    if action.startswith("refund."):
+        return f"For: {ref} (this refund and amount, once)"
+    if action.startswith(("sale.", "receipt.")):
+        ticket, _, line = ref.partition(":")
+        return f"For: ticket {ticket}" + (" (the selected line)" if line else "")
+    return f"For: {ref}"
+
+
+class ApprovalDialog(StationModal):
+    HELP_TITLE = "Manager approval"
     """Ask a manager to approve exactly one action. Dismisses with the Approval or None."""
 
     DEFAULT_CSS = """
@@ -115,11 +138,18 @@ class ApprovalDialog(ModalScreen):
     ApprovalDialog .hidden {
         display: none;
     }
+    ApprovalDialog #approval-box.waiting .row {
+        display: none;
+    }
     """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="approval_cancel"),
+        Binding("f2", "ask_elsewhere", "Ask a manager elsewhere", id="approval_elsewhere"),
     ]
+
+    #: seconds between two looks at a request waiting for a manager elsewhere
+    POLL_S = 1.0
 
     def __init__(self, action: str, amount: int | None = None, ref=None,
                  reason_required: bool = False, title: str | None = None) -> None:
@@ -130,8 +160,11 @@ class ApprovalDialog(ModalScreen):
         self.reason_required = reason_required
         self.title_text = title or "Manager approval"
         self.busy = False
+        self._hold = None
         self.code_needed = False
         self.last_error: str | None = None
+        self.request_id: int | None = None     # waiting for a manager elsewhere
+        self._poll_timer = None
 
     # ------------------------------------------------------------ layout ---
     def compose(self) -> ComposeResult:
@@ -142,7 +175,7 @@ class ApprovalDialog(ModalScreen):
         if amt is not None:
             what.append(f"Amount: [b]{amt}[/b]")
         if self.ref is not None:
-            what.append(f"For: {self.ref}")
+            what.append(ref_words(self.action, self.ref))
         if user is not None:
             what.append(f"Asked by: {user.name}")
         with Vertical(id="approval-box"):
@@ -161,8 +194,9 @@ class ApprovalDialog(ModalScreen):
                 with Horizontal(classes="row"):
                     yield Label("Reason", classes="field-label")
                     yield Input(placeholder="why", id="reason", max_length=200)
+            yield Static("", id="approval-waiting", classes="hidden")
             yield Static("", id="approval-error")
-            yield Static("Enter: next / approve   Esc: cancel", id="approval-keys")
+            yield Static("Enter: next / approve   F2: ask a manager elsewhere   Esc: cancel", id="approval-keys")
 
     def on_mount(self) -> None:
         self.query_one("#approver", Input).focus()
@@ -172,11 +206,7 @@ class ApprovalDialog(ModalScreen):
         """Whether to ask for a TOTP code: the approver's role needs one (by config).
         An unknown name asks for none; approve() then refuses it with one message."""
         ctx = getattr(self.app, "ctx", None)
-        if ctx is None:
-            return False
-        from data.models import User
-        u = User.get_or_none(User.name == name.strip())
-        return u is not None and u.role in ctx.config.security.totp_roles
+        return ctx is not None and authority.asks_totp(ctx, name)
 
     def _set_code_visible(self, visible: bool) -> None:
         self.code_needed = visible
@@ -244,32 +274,38 @@ class ApprovalDialog(ModalScreen):
         code = self.query_one("#code", Input).value if self.code_needed else None
         reason = self.query_one("#reason", Input).value.strip() if self.reason_required else ""
         self.busy = True
+        self._hold = self.hold("checking the approval")   # keys typed now follow the answer
         self._show_error("checking ...")
         self._approve(name, pin, code, reason)
 
     @work(thread=True, exit_on_error=False, group="approval")
     def _approve(self, name: str, pin: str, code: str | None, reason: str) -> None:
-        from station import authority
         ctx = self.app.ctx
         try:
             a = authority.approve(ctx, self.app.user, name, pin, code, self.action,
                                   amount=self.amount, ref=self.ref, reason=reason)
         except StationError as e:
-            self.app.call_from_thread(self._failed, e)
+            self.from_thread(self._failed, e)
         except Exception as e:  # never a traceback on screen
-            self.app.call_from_thread(self._failed, StationError(f"the approval could not be recorded: "
-                                                                 f"{e.__class__.__name__}"))
+            self.from_thread(self._failed, StationError(f"the approval could not be recorded: {error_text(e)}"))
         else:
-            self.app.call_from_thread(self._approved, a)
+            self.from_thread(self._approved, a)
         finally:
-            dbmod.release(ctx.db)
+            release_thread_connection(ctx)
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
 
     def _approved(self, approval) -> None:
         self.busy = False
         self.dismiss(approval)
+        self._release()
 
     def _failed(self, e: StationError) -> None:
         self.busy = False
+        self._release()
         msg = str(e)
         self._show_error(msg)
         pin = self.query_one("#pin", Input)
@@ -290,4 +326,103 @@ class ApprovalDialog(ModalScreen):
     def action_cancel(self) -> None:
         if self.busy:
             return  # the approval is being recorded; its answer decides
+        if self.request_id is not None:
+            self._stop_waiting()
+            request_id, user, ctx = self.request_id, self.app.user, self.app.ctx
+            self.request_id = None
+            self.app.run_worker(lambda: _cancel_request(ctx, user, request_id), thread=True,
+                                exit_on_error=False, group="approval-cancel")
         self.dismiss(None)
+
+    # ------------------------------------------- a manager at another terminal
+    def action_ask_elsewhere(self) -> None:
+        if self.busy or self.request_id is not None:
+            return
+        reason = ""
+        if self.reason_required:
+            reason = self.query_one("#reason", Input).value.strip()
+            if not reason:
+                self._show_error("type the reason first: the manager reads it")
+                self.query_one("#reason", Input).focus()
+                return
+        self.busy = True
+        self._hold = self.hold("asking a manager elsewhere")   # keys typed now follow the answer
+        self._show_error("asking ...")
+        self._request(reason)
+
+    @work(thread=True, exit_on_error=False, group="approval-request")
+    def _request(self, reason: str) -> None:
+        ctx = self.app.ctx
+        try:
+            r = authority.request_approval(ctx, self.app.user, self.action, amount=self.amount, ref=self.ref,
+                                           reason=reason)
+        except StationError as e:
+            self.from_thread(self._failed, e)
+        except Exception as e:  # noqa: BLE001 - never a traceback on screen
+            self.from_thread(self._failed, StationError(f"the request could not be recorded: "
+                                                        f"{e.__class__.__name__}"))
+        else:
+            self.from_thread(self._waiting, r.id, r.expires_at)
+        finally:
+            release_thread_connection(ctx)
+
+    def _waiting(self, request_id: int, expires_at) -> None:
+        self.busy = False
+        self._release()
+        self.request_id = request_id
+        self.query_one("#approval-box").add_class("waiting")
+        w = self.query_one("#approval-waiting", Static)
+        w.update(f"Waiting for a manager at another terminal (request #{request_id}, "
+                 f"until {expires_at:%H:%M} UTC) ...")
+        w.remove_class("hidden")
+        self._show_error("")
+        self.query_one("#approval-keys", Static).update("Esc: stop waiting (nothing happens)")
+        self.set_focus(None)
+        self._poll_timer = self.set_interval(self.POLL_S, self._poll)
+
+    def _stop_waiting(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+
+    def _poll(self) -> None:
+        if self.request_id is not None:
+            self._look(self.request_id)
+
+    @work(thread=True, exit_on_error=False, group="approval-poll", exclusive=True)
+    def _look(self, request_id: int) -> None:
+        ctx = self.app.ctx
+        try:
+            st = authority.request_state(ctx, request_id)
+            approval = authority.granted_approval(ctx, st)
+        except Exception:  # noqa: BLE001 - the next look tries again (the database may be back)
+            return
+        finally:
+            release_thread_connection(ctx)
+        self.from_thread(self._answered, st, approval)
+
+    def _answered(self, st, approval) -> None:
+        if st.id != self.request_id or st.status == "pending":
+            return
+        self._stop_waiting()
+        self.request_id = None
+        if st.status == "granted":
+            self.dismiss(approval)
+            return
+        words = {"refused": f"refused by {st.decided_by}" + (f": {st.note}" if st.note else ""),
+                 "expired": "no manager answered in time",
+                 "cancelled": "the request was cancelled"}.get(st.status, st.status)
+        self.query_one("#approval-box").remove_class("waiting")
+        self.query_one("#approval-waiting", Static).add_class("hidden")
+        self.query_one("#approval-keys", Static).update(
+            "Enter: next / approve   F2: ask a manager elsewhere   Esc: cancel")
+        self._show_error(f"request #{st.id} {words}")
+        self.query_one("#approver", Input).focus()
+
+
+def _cancel_request(ctx, user, request_id: int) -> None:
+    """The asking terminal stopped waiting (a worker of the app: the dialog is gone)."""
+    try:
+        authority.cancel_request(ctx, user, request_id)
+    finally:
+        release_thread_connection(ctx)

@@ -20,9 +20,10 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
+from screens.base import StationScreen
+from screens.widgets import KeyFooter
 from station.drawer import parse_quantity
 from station.errors import StationError
 
@@ -88,7 +89,7 @@ class CountRow(Horizontal):
         yield Label("", classes="count-error", id=f"err-{self.denomination}")
 
 
-class CountScreen(Screen):
+class CountScreen(StationScreen):
     """Count the drawer. Dismisses with {denomination: quantity} or None."""
 
     DEFAULT_CSS = """
@@ -121,6 +122,9 @@ class CountScreen(Screen):
         self.index = 0
         self.last_error: str | None = None
 
+    def help_name(self) -> str:
+        return self.count_title
+
     @property
     def current(self) -> int | None:
         return self.denominations[self.index] if self.denominations else None
@@ -137,7 +141,7 @@ class CountScreen(Screen):
             yield CountEntry("", id="count-entry", max_length=12)
         yield Label("", id="count-total")
         yield Static("", id="count-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._go(0)

@@ -17,24 +17,26 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from data import db as dbmod
+from screens import format as fmt
+from screens.approval import ApprovalDialog
+from screens.base import StationModal, StationScreen
+from screens.format import error_text
+from screens.count import CountScreen
+from screens.widgets import KeyFooter
 from station import drawer as svc
-from station import money, permissions
+from station import permissions, reports
+from station.context import release_thread_connection
 from station.errors import NeedsApproval, StationError
+from station.hardware import drawer as hw
 
 TITLES = {"paid_in": "Paid in", "paid_out": "Paid out", "drop": "Drop to the safe", "no_sale": "No sale"}
 
 
 def money_text(ctx, amount: int | None) -> str:
-    if amount is None:
-        return "-"
-    store = ctx.config.values["store"]
-    sep = store["decimal_separator"] if store["decimal_separator"] in (".", ",") else "."
-    return money.format_amount(amount, minor_units=store["minor_units"], decimal_sep=sep)
+    return fmt.money_text(ctx, amount, none="-")
 
 
 def sees_expected(ctx, user) -> bool:
@@ -46,7 +48,7 @@ def sees_expected(ctx, user) -> bool:
 
 # ------------------------------------------------------------- dialogs ---
 
-class MovementDialog(ModalScreen):
+class MovementDialog(StationModal):
     """Amount (not for no-sale), reason (arrows + Enter), note. Dismisses with
     ``{"amount": text, "reason": str, "note": str}`` or None (Escape)."""
 
@@ -69,6 +71,9 @@ class MovementDialog(ModalScreen):
         self.check_amount = check_amount
         self.default_reason = default_reason
         self.last_error: str | None = None
+
+    def help_name(self) -> str:
+        return TITLES.get(self.kind, self.kind)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -132,7 +137,7 @@ class MovementDialog(ModalScreen):
         self.dismiss(None)
 
 
-class ReportScreen(Screen):
+class ReportScreen(StationScreen):
     """A report (lines of text) to read; F8 prints it, Escape goes back."""
 
     DEFAULT_CSS = """
@@ -143,6 +148,11 @@ class ReportScreen(Screen):
     """
     BINDINGS = [
         Binding("f8", "print", "Print", id="report_print"),
+        # priority: the scrolling text binds these keys too (hidden); here they are named
+        Binding("pagedown", "page(1)", "More", priority=True, id="report_page_down"),
+        Binding("pageup", "page(-1)", "Back up", priority=True, id="report_page_up"),
+        Binding("down", "line(1)", "Down", show=False, priority=True, id="report_down"),
+        Binding("up", "line(-1)", "Up", show=False, priority=True, id="report_up"),
         Binding("escape", "back", "Back", id="report_back"),
     ]
 
@@ -153,18 +163,28 @@ class ReportScreen(Screen):
         self.message, self.is_error = message, error
         self.auto_print = auto_print
 
+    def help_name(self) -> str:
+        kind = str(self.data.get("kind", "")).upper()
+        return f"{kind} report" if kind else "Report"
+
     def on_mount(self) -> None:
         if self.auto_print:
             self.action_print()
 
+    def action_page(self, direction: int) -> None:
+        scroll = self.query_one(VerticalScroll)
+        (scroll.scroll_page_down if direction > 0 else scroll.scroll_page_up)(animate=False)
+
+    def action_line(self, direction: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=direction, animate=False)
+
     def compose(self) -> ComposeResult:
-        from station import reports
         width = self.app.ctx.config.values["printer"]["width"]
         with VerticalScroll():
             yield Static("\n".join(reports.lines(self.data, width, copy=self.is_copy,
                                                  hide_expected=self.hide_expected)), id="report-text")
         yield Static(self.message, id="report-message", classes="error" if self.is_error else "")
-        yield Footer()
+        yield KeyFooter()
 
     def show(self, message: str, error: bool = False) -> None:
         self.message, self.is_error = message, error
@@ -178,29 +198,24 @@ class ReportScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="report-print")
     def _print(self) -> None:
-        from station import reports
         ctx = self.app.ctx
         try:
             msg = reports.print_report(ctx, self.data, copy=self.is_copy)
-            self.app.call_from_thread(self.show, msg)
+            self.from_thread(self.show, msg)
         except StationError as e:
-            self.app.call_from_thread(self.show, f"not printed: {e}", True)
+            self.from_thread(self.show, f"not printed: {e}", True)
         except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self.show, f"not printed: {e.__class__.__name__}: {e}", True)
+            self.from_thread(self.show, f"not printed: {error_text(e)}", True)
         finally:
-            _close_thread_db(ctx)
+            release_thread_connection(ctx)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-def _close_thread_db(ctx) -> None:
-    dbmod.release(ctx.db)
+        self.dismiss()
 
 
 # -------------------------------------------------------------- screen ---
 
-class DrawerScreen(Screen):
+class DrawerScreen(StationScreen):
     """This terminal's drawer session."""
 
     AREA = "drawer"
@@ -249,7 +264,7 @@ class DrawerScreen(Screen):
         yield Static("", id="drawer-state")
         yield Static("", id="drawer-log")
         yield Static("", id="drawer-message")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#drawer-title", Label).update(f"Drawer {self.ctx.drawer} - terminal {self.ctx.terminal}")
@@ -290,41 +305,48 @@ class DrawerScreen(Screen):
              retry: Callable[[Any], Callable[[], Any]] | None = None, reason_required: bool = False) -> None:
         """Run ``fn`` in a thread; ``on_ok(result)`` on the UI thread. On
         NeedsApproval ask for it and run ``retry(approval)`` instead."""
+        hold = None
         if busy:
             if self.busy:
                 self.show("busy: wait for the last action to finish", "warning")
                 return
             self.busy = True
-        self._worker(fn, on_ok, busy, retry, reason_required)
+            # its answer may open a dialog or a report: keys typed meanwhile wait for it
+            hold = self.hold("drawer action")
+        self._worker(fn, on_ok, busy, retry, reason_required, hold)
 
     @work(thread=True, exit_on_error=False, group="drawer")
-    def _worker(self, fn, on_ok, busy, retry, reason_required) -> None:
+    def _worker(self, fn, on_ok, busy, retry, reason_required, hold) -> None:
         try:
             result = fn()
         except NeedsApproval as e:
-            self.app.call_from_thread(self._needs_approval, e, on_ok, retry, reason_required)
+            self.from_thread(self._needs_approval, e, on_ok, retry, reason_required)
         except StationError as e:
-            self.app.call_from_thread(self.show, str(e), "error")
+            self.from_thread(self.show, str(e), "error")
         except Exception as e:  # noqa: BLE001 - never a traceback on screen
-            self.app.call_from_thread(self.show, f"something went wrong: {e.__class__.__name__}: {e}", "error")
+            self.from_thread(self.show, f"something went wrong: {error_text(e)}", "error")
         else:
-            self.app.call_from_thread(self._deliver, on_ok, result)
+            self.from_thread(self._deliver, on_ok, result)
         finally:
-            _close_thread_db(self.ctx)
-            if busy:
-                self.app.call_from_thread(setattr, self, "busy", False)
+            release_thread_connection(self.ctx)
+            self.from_thread(self._worker_done, busy, hold)
+
+    def _worker_done(self, busy, hold) -> None:
+        if busy:
+            self.busy = False
+        if hold is not None:
+            hold.release()
 
     def _deliver(self, on_ok, result) -> None:
         try:
             on_ok(result)
         except Exception as e:  # noqa: BLE001 - shown, never a traceback
-            self.show(f"done, but the screen could not show it: {e.__class__.__name__}: {e}", "error")
+            self.show(f"done, but the screen could not show it: {error_text(e)}", "error")
 
     def _needs_approval(self, e: NeedsApproval, on_ok, retry, reason_required) -> None:
         self.show(str(e), "warning")
         if retry is None:
             return
-        from screens.approval import ApprovalDialog
 
         def done(approval) -> None:
             if approval is None:
@@ -344,7 +366,6 @@ class DrawerScreen(Screen):
         if self.session is not None:
             self.show(f"session {self.session.id} is already open: close it first (F9)", "warning")
             return
-        from screens.count import CountScreen
 
         def counted(counts) -> None:
             if counts is None:
@@ -399,6 +420,8 @@ class DrawerScreen(Screen):
     def after_move(self, m: svc.MovementView) -> None:
         what = TITLES.get(m.kind, m.kind)
         text = f"{what}: {self._fmt(abs(m.amount))} ({m.reason})" if m.kind != "no_sale" else f"{what} ({m.reason})"
+        if m.bag:
+            text += f" in bag {m.bag}"
         self.log_line(text + (f" - {m.note}" if m.note else ""))
         self._show_kick(m.kick, f"{text} recorded")
         self.refresh_state()
@@ -418,7 +441,6 @@ class DrawerScreen(Screen):
         if self.session is None:
             self.show("no session is open on this drawer", "warning")
             return
-        from screens.count import CountScreen
         blind = self.ctx.config.values["drawer"]["blind_close"]
         note = "Blind count: count every note and coin. Digits and Enter per row; F10 done; Esc cancel"
         if not blind:
@@ -448,7 +470,6 @@ class DrawerScreen(Screen):
     def _poll_status(self) -> None:
         if not self.ctx.config.values["drawer"]["status"]:
             return
-        from station.hardware import drawer as hw
 
         def got(st) -> None:
             if st.known and st.open:
@@ -456,4 +477,4 @@ class DrawerScreen(Screen):
         self._run(lambda: hw.status(self.ctx), got, busy=False)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

@@ -9,22 +9,27 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
+from screens.base import StationScreen
+from screens.format import error_text
+from screens.drawer import ReportScreen
+from screens.widgets import KeyFooter
 from station import drawer as svc
 from station import permissions
+from station.context import release_thread_connection
 from station.errors import StationError
 
 #: (key, label, width): 9 columns + cell padding fit 80 columns with the scrollbar
 COLUMNS = (("drawer", "Drawer", 6), ("terminal", "Term", 5), ("status", "Status", 6), ("cashier", "Cashier", 9),
-           ("opened", "Opened", 5), ("expected", "Expected", 10), ("counted", "Counted", 10),
+           ("opened", "Since", 5), ("expected", "Expected", 10), ("counted", "Counted", 10),
            ("variance", "Var.", 8), ("z", "Z", 3))
 
 
-class DrawersOverviewScreen(Screen):
+class DrawersOverviewScreen(StationScreen):
     AREA = "drawers"
     TITLE = "Drawers"
+    HELP_TITLE = "All drawers"
 
     DEFAULT_CSS = """
     DrawersOverviewScreen { layout: vertical; }
@@ -52,7 +57,7 @@ class DrawersOverviewScreen(Screen):
             t.add_column(label, key=key, width=width)
         yield t
         yield Static("", id="ov-message")
-        yield Footer()
+        yield KeyFooter()
 
     def allowed(self) -> bool:
         u = getattr(self.app, "user", None)
@@ -80,16 +85,13 @@ class DrawersOverviewScreen(Screen):
         ctx = self.app.ctx
         try:
             rows = svc.overview(ctx)
-            self.app.call_from_thread(self._fill, rows)
+            self.from_thread(self._fill, rows)
         except StationError as e:
-            self.app.call_from_thread(self.show, str(e), True)
+            self.from_thread(self.show, str(e), True)
         except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self.show, f"cannot read the drawers: {e.__class__.__name__}: {e}", True)
+            self.from_thread(self.show, f"cannot read the drawers: {error_text(e)}", True)
         finally:
-            try:
-                ctx.db.close()
-            except Exception:  # noqa: BLE001
-                pass
+            release_thread_connection(ctx)
 
     def _cells(self, r: svc.SessionView) -> dict[str, str]:
         ctx = self.app.ctx
@@ -133,31 +135,28 @@ class DrawersOverviewScreen(Screen):
             return
         self._report(r)
 
-    @work(thread=True, exit_on_error=False, group="drawers-report")
     def _report(self, r: svc.SessionView) -> None:
-        from data.models import DrawerSession
-        from station import reports
+        self._report_worker(r, self.hold("opening the report"))
+
+    @work(thread=True, exit_on_error=False, group="drawers-report")
+    def _report_worker(self, r: svc.SessionView, hold) -> None:
         ctx = self.app.ctx
         try:
             if r.status == "open":
-                s = DrawerSession.get_by_id(r.id)
-                data, copy = reports.build_x_data(ctx, s), False
+                data, copy = svc.x_report(ctx, self.app.user, drawer=r.drawer), False
             else:
                 data, copy = svc.z_report(ctx, drawer=r.drawer, z_number=r.z_number), True
-            self.app.call_from_thread(self._push_report, data, copy)
+            self.from_thread(self._push_report, data, copy)
         except StationError as e:
-            self.app.call_from_thread(self.show, str(e), True)
+            self.from_thread(self.show, str(e), True)
         except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self.show, f"cannot build the report: {e.__class__.__name__}: {e}", True)
+            self.from_thread(self.show, f"cannot build the report: {error_text(e)}", True)
         finally:
-            try:
-                ctx.db.close()
-            except Exception:  # noqa: BLE001
-                pass
+            release_thread_connection(ctx)
+            self.from_thread(hold.release)
 
     def _push_report(self, data: dict, copy: bool) -> None:
-        from screens.drawer import ReportScreen
         self.app.push_screen(ReportScreen(data, copy=copy))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

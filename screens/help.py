@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+
+from screens.base import StationModal
 
 
 #: Textual's own generic keys (focus moves, copy): not this screen's keys
@@ -29,25 +30,24 @@ def bindings_of(screen) -> list[tuple[str, str, str]]:
     seen = set()
     for _key, active in screen.active_bindings.items():
         b = active.binding
-        if b.action.rsplit(".", 1)[-1] in _GENERIC:
-            continue
+        if b.action.rsplit(".", 1)[-1] in _GENERIC or not active.enabled:
+            continue        # only keys the cashier can use now
         node = active.node
         group = 0 if node is screen else 1 if node is app else 2
+        if group == 2:      # a text field's own editing keys: not the screen's keys
+            continue
         desc = b.description or b.tooltip or b.action.replace("_", " ")
         shown = key_label(app, b)
         if (shown, desc) in seen:
             continue
         seen.add((shown, desc))
-        if not active.enabled:
-            desc += " (not now)"
-        if group == 2:
-            desc += f" (in the {node.__class__.__name__.lower()})"
         groups[group].append((shown, desc, b.id or ""))
     return groups[0] + groups[1] + groups[2]
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(StationModal):
     AREA = "help"
+    HELP_TITLE = "Help"
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="help_close"),
@@ -61,7 +61,8 @@ class HelpScreen(ModalScreen):
 
     @classmethod
     def for_screen(cls, screen) -> "HelpScreen":
-        title = getattr(screen, "TITLE", None) or screen.__class__.__name__
+        name = getattr(screen, "help_name", None)
+        title = name() if name is not None else (getattr(screen, "TITLE", None) or screen.__class__.__name__)
         return cls(str(title), bindings_of(screen))
 
     def compose(self) -> ComposeResult:

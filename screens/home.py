@@ -6,11 +6,14 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from screens import AREA_KEYS
+from screens.base import StationScreen
+from screens.help import key_label
 
-class HomeScreen(Screen):
+
+class HomeScreen(StationScreen):
     AREA = "home"
     TITLE = "Home"
 
@@ -19,6 +22,10 @@ class HomeScreen(Screen):
         Binding("f3", "area('drawer')", "Drawer", id="home_drawer"),
         Binding("f4", "area('drawers')", "All drawers", id="home_drawers"),
         Binding("f5", "area('manager')", "Manager", id="home_manager"),
+        Binding("t", "area('returns')", "Returns", id="home_returns"),
+        Binding("o", "area('reports')", "Reports", id="home_reports"),
+        Binding("y", "area('treasury')", "Treasury", id="home_treasury"),
+        Binding("k", "area('stock')", "Stock", id="home_stock"),
         Binding("f8", "lock", "Lock", id="home_lock"),
         Binding("f9", "logout", "Logout", id="home_logout"),
         Binding("f10", "quit", "Quit", id="home_quit"),
@@ -39,8 +46,6 @@ class HomeScreen(Screen):
         self.refresh_info()
 
     def refresh_info(self) -> None:
-        from screens import AREA_KEYS
-        from screens.help import key_label
         app = self.app
         user = app.user
         ctx = app.ctx

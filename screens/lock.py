@@ -18,15 +18,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from data import db as dbmod
+from screens.base import StationModal
+from screens.format import error_text
 from station import idle
+from station.context import release_thread_connection
 from station.errors import StationError
 
 
-class LockScreen(ModalScreen):
+class LockScreen(StationModal):
+    HELP_TITLE = "Terminal locked"
     """The terminal is locked: name + PIN to come back. There is no way around it
     (a modal screen: the app's non-priority keys do nothing underneath)."""
 
@@ -65,6 +67,7 @@ class LockScreen(ModalScreen):
         super().__init__(id="lock-screen")
         self.locked_user = locked_user
         self.busy = False
+        self._hold = None
 
     def compose(self) -> ComposeResult:
         who = self.locked_user.name if self.locked_user is not None else None
@@ -105,6 +108,7 @@ class LockScreen(ModalScreen):
         if not pin or self.busy:
             return
         self.busy = True
+        self._hold = self.hold("checking the PIN")   # keys typed now go where the answer leads
         self._error("checking ...")
         self._unlock(name, pin)
 
@@ -117,16 +121,22 @@ class LockScreen(ModalScreen):
         try:
             res = idle.unlock(ctx, self.locked_user, name, pin)
         except StationError as e:
-            self.app.call_from_thread(self._failed, str(e))
+            self.from_thread(self._failed, str(e))
         except Exception as e:  # never a traceback on screen
-            self.app.call_from_thread(self._failed, f"cannot check the PIN now: {e.__class__.__name__}")
+            self.from_thread(self._failed, f"cannot check the PIN now: {error_text(e)}")
         else:
-            self.app.call_from_thread(self._done, res)
+            self.from_thread(self._done, res)
         finally:
-            dbmod.release(ctx.db)
+            release_thread_connection(ctx)
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
 
     def _failed(self, message: str) -> None:
         self.busy = False
+        self._release()
         self._error(message)
         pin = self.query_one("#lock-pin", Input)
         pin.value = ""
@@ -135,6 +145,7 @@ class LockScreen(ModalScreen):
     def _done(self, res: idle.Unlocked) -> None:
         self.busy = False
         self.dismiss(res)
+        self._release()
 
 
 class IdleLock:
@@ -178,6 +189,10 @@ class IdleLock:
         if getattr(self.app, "user", None) is None:
             self.clock.touch()  # nobody logged in: nothing to protect
             return
+        stream = getattr(self.app, "input", None)
+        if stream is not None and stream.holds:
+            self.clock.touch()  # a commit, a check is under way: its answer comes first
+            return
         if self.clock.expired():
             self.lock_now()
 
@@ -200,10 +215,14 @@ class IdleLock:
         ctx = self.app.ctx
         try:
             idle.lock(ctx, user)
-        except Exception:
-            pass  # the screen is locked either way; the journal is best effort here
+        except Exception as e:  # the screen is locked either way: the lost event is said and logged
+            text = f"the lock was not journalled: {error_text(e)}"
+            try:
+                self.app.call_from_thread(lambda: self.app.notify(text, severity="warning", timeout=8))
+            except RuntimeError:   # the app has stopped meanwhile
+                pass
         finally:
-            dbmod.release(ctx.db)
+            release_thread_connection(ctx)
 
     def _unlocked(self, res: idle.Unlocked | None) -> None:
         self.locked = False

@@ -4,64 +4,29 @@ Enter after the name moves to the PIN; Enter after the PIN logs in (in a
 worker thread: the PIN hash is deliberately slow).
 
 Keys typed faster than the screen repaints (a quick cashier, keys bunched over
-SSH) must never land in the wrong field: a PIN typed into the name field would
-show in clear. Textual moves focus later than the keys already on their way, so
-focus never moves here: ONE field (``LoginKeys``, the name field) receives every
-key and, once the name is done, routes digits, Backspace and Enter into the
-masked PIN field synchronously, in the order they came. The rules (lockout shared by
-every terminal, disabled users) are ``station.auth``'s; this screen shows its
+SSH) never land in the wrong field: the app's input stream hands out the PIN
+keys only once the name's Enter has moved the focus to the masked field, and
+holds every key typed after the PIN's Enter until the answer is on screen (the
+home screen, or the PIN field again). The rules (lockout shared by every
+terminal, disabled users) are ``station.auth``'s; this screen shows its
 messages.
 """
 from __future__ import annotations
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
+from screens.base import StationScreen
+from screens.format import error_text
+from station import auth
+from station.context import release_thread_connection
 from station.errors import AuthFailed, LockedOut, StationError
 
 
-class LoginKeys(Input):
-    """The name field, which also receives (and routes) the PIN keys."""
-
-    def check_consume_key(self, key: str, character: str | None) -> bool:
-        if key == "enter":
-            return True
-        return super().check_consume_key(key, character)
-
-    async def _on_key(self, event: events.Key) -> None:
-        scr = self.screen
-        if not isinstance(scr, LoginScreen):
-            return
-        if scr.phase == "name":
-            if event.key == "enter":
-                event.stop()
-                event.prevent_default()
-                scr.name_entered()
-            return
-        # PIN phase: everything typed goes to the masked PIN field, never here
-        pin = scr.pin_field
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            scr.pin_entered()
-        elif event.key == "backspace":
-            event.stop()
-            event.prevent_default()
-            pin.action_delete_left()
-        elif event.character is not None and event.is_printable:
-            event.stop()
-            event.prevent_default()
-            if event.character.isdigit() and len(pin.value) < (pin.max_length or 8):
-                pin.insert_text_at_cursor(event.character)
-            else:
-                scr.show("A PIN is digits only.", error=True)
-
-
-class LoginScreen(Screen):
+class LoginScreen(StationScreen):
     AREA = "login"
     phase = "name"    # "name", then "pin"
     busy = False
@@ -79,11 +44,9 @@ class LoginScreen(Screen):
             yield Static(ctx.config.store.name, id="login-store")
             yield Static(f"terminal {ctx.terminal}", id="login-terminal")
             yield Label("User", classes="login-label")
-            yield LoginKeys(placeholder="user name", id="login-name", max_length=64)
+            yield Input(placeholder="user name", id="login-name", max_length=64)
             yield Label("PIN", classes="login-label")
-            pin = Input(placeholder="PIN", password=True, id="login-pin", max_length=8, restrict=r"[0-9]*")
-            pin.can_focus = False   # keys reach it only through the name field, in order
-            yield pin
+            yield Input(placeholder="PIN", password=True, id="login-pin", max_length=8, restrict=r"[0-9]*")
             yield Static("Type your user name, Enter, your PIN, Enter.", id="login-message")
         yield Footer()
 
@@ -91,6 +54,7 @@ class LoginScreen(Screen):
         self.phase = "name"
         self.query_one("#login-name", Input).focus()
         self.busy = False
+        self._hold = None
 
     @property
     def pin_field(self) -> Input:
@@ -100,8 +64,19 @@ class LoginScreen(Screen):
         self.phase = phase
         self.pin_field.set_class(phase == "pin", "active")
         self.query_one("#login-name", Input).set_class(phase == "pin", "done")
+        (self.pin_field if phase == "pin" else self.query_one("#login-name", Input)).focus()
 
     # ---------------------------------------------------------------- keys --
+    @on(Input.Submitted, "#login-name")
+    def _name_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.name_entered()
+
+    @on(Input.Submitted, "#login-pin")
+    def _pin_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.pin_entered()
+
     def name_entered(self) -> None:
         if not self.query_one("#login-name", Input).value.strip():
             self.show("Type your user name first.", error=True)
@@ -122,6 +97,7 @@ class LoginScreen(Screen):
         if self.busy:
             return
         self.busy = True
+        self._hold = self.hold("checking the PIN")   # keys typed now go where the answer leads
         self.pin_field.value = ""   # the PIN goes to the check, not stays on screen
         self.show("Checking ...")
         self.check(name, pin)
@@ -130,7 +106,6 @@ class LoginScreen(Screen):
         self.query_one("#login-name", Input).value = ""
         self.query_one("#login-pin", Input).value = ""
         self._set_phase("name")
-        self.query_one("#login-name", Input).focus()
         self.show("Type your user name, Enter, your PIN, Enter.")
 
     async def action_quit(self) -> None:
@@ -139,13 +114,11 @@ class LoginScreen(Screen):
     # --------------------------------------------------------------- work --
     @work(thread=True, exit_on_error=False, group="login")
     def check(self, name: str, pin: str) -> None:
-        from screens.app import release_connection
-        from station import auth
         ctx = self.app.ctx
         try:
             user = auth.login(ctx, name, pin)
         except LockedOut as e:
-            self.app.call_from_thread(self.failed, f"Locked: {e}.")
+            self.from_thread(self.failed, f"Locked: {e}.")
             return
         except AuthFailed as e:
             msg = str(e)
@@ -153,18 +126,22 @@ class LoginScreen(Screen):
                 msg = f"{msg[0].upper()}{msg[1:]}: ask a manager."
             else:
                 msg = "Unknown user or wrong PIN. Try again."
-            self.app.call_from_thread(self.failed, msg)
+            self.from_thread(self.failed, msg)
             return
         except StationError as e:
-            self.app.call_from_thread(self.failed, str(e))
+            self.from_thread(self.failed, str(e))
             return
         except Exception as e:  # database down etc.: a message, never a crash
-            from screens.app import error_text
-            self.app.call_from_thread(self.failed, f"Cannot log in now: {error_text(e)}")
+            self.from_thread(self.failed, f"Cannot log in now: {error_text(e)}")
             return
         finally:
-            release_connection(ctx)
-        self.app.call_from_thread(self.succeeded, user)
+            release_thread_connection(ctx)
+        self.from_thread(self.succeeded, user)
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
 
     def failed(self, message: str) -> None:
         self.busy = False
@@ -172,10 +149,12 @@ class LoginScreen(Screen):
         self._set_phase("pin")      # the same user tries the PIN again; Esc starts over
         self.show(message, error=True)
         self.app.bell()
+        self._release()
 
     def succeeded(self, user) -> None:
         self.busy = False
-        self.app.login_done(user)
+        self.app.login_done(user)   # the home screen replaces this one; keys wait for it
+        self._release()
 
     def show(self, text: str, *, error: bool = False) -> None:
         m = self.query_one("#login-message", Static)

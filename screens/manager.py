@@ -1,12 +1,18 @@
-"""Manager views (area "manager"): the journal browser and the users list.
+"""Manager views (area "manager"): the journal browser, the users list, the
+receipts that never printed (every till's print queue: queued, failed, sent
+but unconfirmed) and the payments flagged "paid twice, refund due"
+(station.payments).
 
 Reachable by role only: the home screen offers the area to roles with
 ``journal.view``; the services refuse anyone else anyway (``station.audit``,
 ``station.auth.unlock/disable``), and this screen shows that refusal.
 
 Keys (all keyboard, 80x24):
-  F2 journal   F3 users   F5 refresh/apply filters   F7 older page   F8 newer page
+  F2 journal   F3 users   F4 unprinted receipts   F6 refunds due
+  F5 refresh/apply filters   F7 older page   F8 newer page
   users table: u unlock   d disable   e enable       Escape back
+  receipts table: p print it on this till   x dismiss (it needs no printing)
+  refunds due: r refund through the provider   m mark refunded another way
 """
 from __future__ import annotations
 
@@ -14,17 +20,21 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static
 
-from data import db as dbmod
-from station import audit
-from station.errors import StationError
+from screens.base import StationModal, StationScreen
+from screens.format import error_text, money_text
+from screens.widgets import KeyFooter, PromptDialog
+from station import audit, auth, printing
+from station.context import release_thread_connection
+from station.errors import InvalidInput, StationError
+from station.payments import service as payments
 
 PAGE = 100
 
 
-class Confirm(ModalScreen):
+class Confirm(StationModal):
+    HELP_TITLE = "Confirm"
     """y / Enter: yes; n / Escape: no."""
 
     DEFAULT_CSS = """
@@ -48,9 +58,13 @@ class Confirm(ModalScreen):
         self.dismiss(False)
 
 
-class ManagerScreen(Screen):
+class ManagerScreen(StationScreen):
+    TITLE = "Manager"
+    HELP_TITLE = "Manager: journal and users"
     DEFAULT_CSS = """
     ManagerScreen #mgr-title { text-style: bold; height: 1; }
+    ManagerScreen #switcher { height: 1fr; }
+    ManagerScreen #journal, ManagerScreen #users { height: 1fr; }
     ManagerScreen #filters { height: 3; }
     ManagerScreen #filters Input { width: 1fr; }
     ManagerScreen DataTable { height: 1fr; }
@@ -62,6 +76,8 @@ class ManagerScreen(Screen):
     BINDINGS = [
         Binding("f2", "show('journal')", "Journal", id="manager_journal"),
         Binding("f3", "show('users')", "Users", id="manager_users"),
+        Binding("f4", "show('receipts')", "Unprinted", id="manager_receipts"),
+        Binding("f6", "show('refunds')", "Refunds due", id="manager_refunds"),
         Binding("f5", "refresh", "Refresh", id="manager_refresh"),
         Binding("f7", "older", "Older", id="manager_older"),
         Binding("f8", "newer", "Newer", id="manager_newer"),
@@ -69,6 +85,10 @@ class ManagerScreen(Screen):
         Binding("u", "user_op('unlock')", "Unlock user", id="manager_unlock"),
         Binding("d", "user_op('disable')", "Disable user", id="manager_disable"),
         Binding("e", "user_op('enable')", "Enable user", id="manager_enable"),
+        Binding("p", "receipt_op('print')", "Print receipt", id="manager_receipt_print"),
+        Binding("x", "receipt_op('dismiss')", "Dismiss receipt", id="manager_receipt_dismiss"),
+        Binding("r", "refund", "Refund", id="manager_refund"),
+        Binding("m", "resolve", "Mark refunded", id="manager_resolve"),
     ]
 
     def __init__(self) -> None:
@@ -77,6 +97,7 @@ class ManagerScreen(Screen):
         self.last_page_seq: int | None = None
         self.has_more = False
         self.events: dict[str, audit.Event] = {}
+        self.jobs: dict[str, printing.JobView] = {}
 
     # ------------------------------------------------------------ layout ---
     def compose(self) -> ComposeResult:
@@ -93,22 +114,37 @@ class ManagerScreen(Screen):
             with Vertical(id="users"):
                 yield DataTable(id="users-table", cursor_type="row", zebra_stripes=True)
                 yield Static("u unlock   d disable   e enable", id="users-keys")
+            with Vertical(id="receipts"):
+                yield DataTable(id="receipts-table", cursor_type="row", zebra_stripes=True)
+                yield Static("p print it on this till   x dismiss (it needs no printing)", id="receipts-keys")
+            with Vertical(id="refunds"):
+                yield DataTable(id="refunds-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="refund-detail")
+                yield Static("r refund through the provider   m mark refunded another way", id="refunds-keys")
         yield Static("", id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#journal-table", DataTable)
-        for key, label, width in (("seq", "seq", 6), ("ts", "time (UTC)", 19), ("terminal", "term", 6),
-                                  ("user", "user", 10), ("kind", "kind", 20), ("amount", "amount", 10)):
+        for key, label, width in (("seq", "seq", 6), ("ts", "time (UTC)", 16), ("terminal", "term", 6),
+                                  ("user", "user", 10), ("kind", "kind", 18), ("amount", "amount", 10)):
             t.add_column(label, key=key, width=width)
         u = self.query_one("#users-table", DataTable)
         for key, label, width in (("name", "user", 12), ("role", "role", 10), ("status", "status", 24),
                                   ("failed", "fails", 5), ("totp", "TOTP", 4)):
             u.add_column(label, key=key, width=width)
-        user = getattr(self.app, "user", None)
-        self.query_one("#mgr-title", Label).update(
-            f"Manager - {user.name if user else '?'} ({user.role if user else '-'})")
+        r = self.query_one("#receipts-table", DataTable)
+        for key, label, width in (("receipt", "receipt", 9), ("status", "status", 11), ("tries", "tries", 5),
+                                  ("when", "queued (UTC)", 16), ("why", "why", 30)):
+            r.add_column(label, key=key, width=width)
+        f = self.query_one("#refunds-table", DataTable)
+        for key, label, width in (("ref", "payment", 24), ("method", "method", 7), ("amount", "amount", 10),
+                                  ("term", "term", 5), ("receipt", "receipt", 11), ("status", "status", 10)):
+            f.add_column(label, key=key, width=width)
+        self.flagged: dict[str, payments.PaymentView] = {}
+        self._title()
         self.load_journal()
+        self.load_refunds()
         self.query_one("#journal-table", DataTable).focus()
 
     # ----------------------------------------------------------- helpers ---
@@ -137,14 +173,14 @@ class ManagerScreen(Screen):
             evs = audit.events(ctx, self.app.user, f, limit=PAGE + 1, before_seq=before_seq, newest_first=True)
             total = audit.count(ctx, self.app.user, f)
         except StationError as e:
-            self.app.call_from_thread(self.status, str(e), True)
+            self.from_thread(self.status, str(e), True)
             return
         except Exception as e:
-            self.app.call_from_thread(self.status, f"cannot read the journal: {e.__class__.__name__}", True)
+            self.from_thread(self.status, f"cannot read the journal: {error_text(e)}", True)
             return
         finally:
-            dbmod.release(ctx.db)
-        self.app.call_from_thread(self._show_journal, evs, total, before_seq)
+            release_thread_connection(ctx)
+        self.from_thread(self._show_journal, evs, total, before_seq)
 
     def _show_journal(self, evs: list[audit.Event], total: int, before_seq: int | None) -> None:
         self.has_more = len(evs) > PAGE
@@ -156,7 +192,7 @@ class ManagerScreen(Screen):
         for e in evs:
             key = str(e.seq)
             self.events[key] = e
-            t.add_row(str(e.seq), e.ts[:19].replace("T", " "), e.terminal, e.user or "", e.kind,
+            t.add_row(str(e.seq), e.ts[:16].replace("T", " "), e.terminal, e.user or "", e.kind,
                       audit.fmt_amount(ctx, e.amount), key=key)
         self.last_page_seq = evs[-1].seq if evs else None
         page_no = len(self.pages)
@@ -194,14 +230,14 @@ class ManagerScreen(Screen):
         try:
             rows = audit.users(ctx, self.app.user)
         except StationError as e:
-            self.app.call_from_thread(self.status, str(e), True)
+            self.from_thread(self.status, str(e), True)
             return
         except Exception as e:
-            self.app.call_from_thread(self.status, f"cannot read the users: {e.__class__.__name__}", True)
+            self.from_thread(self.status, f"cannot read the users: {error_text(e)}", True)
             return
         finally:
-            dbmod.release(ctx.db)
-        self.app.call_from_thread(self._show_users, rows)
+            release_thread_connection(ctx)
+        self.from_thread(self._show_users, rows)
 
     def _show_users(self, rows: list[audit.UserRow]) -> None:
         t = self.query_one("#users-table", DataTable)
@@ -222,10 +258,72 @@ class ManagerScreen(Screen):
         except Exception:
             return None
 
+    # ---------------------------------------------------------- receipts ---
+    @work(thread=True, exit_on_error=False, group="manager-receipts", exclusive=True)
+    def load_receipts(self, note: str = "") -> None:
+        ctx = self.app.ctx
+        try:
+            jobs = printing.unprinted(ctx)
+        except Exception as e:
+            self.from_thread(self.status, f"cannot read the print queue: {error_text(e)}", True)
+            return
+        finally:
+            release_thread_connection(ctx)
+        self.from_thread(self._show_receipts, jobs, note)
+
+    def _show_receipts(self, jobs: list[printing.JobView], note: str = "") -> None:
+        t = self.query_one("#receipts-table", DataTable)
+        keep = t.cursor_row
+        t.clear()
+        self.jobs = {str(j.id): j for j in jobs}
+        for j in jobs:
+            t.add_row(f"{j.terminal}/{j.receipt_no}{' c' if j.copy else ''}", j.status, str(j.attempts),
+                      f"{j.created_at:%Y-%m-%d %H:%M}", (j.message or "-")[:60], key=str(j.id))
+        if jobs:
+            t.move_cursor(row=min(max(keep, 0), len(jobs) - 1))
+        self.status((f"{note}; " if note else "")
+                    + (f"{len(jobs)} receipt(s) not printed" if jobs else "every receipt printed"))
+
+    def action_receipt_op(self, op: str) -> None:
+        if self.query_one("#switcher", ContentSwitcher).current != "receipts":
+            return
+        t = self.query_one("#receipts-table", DataTable)
+        if not t.row_count:
+            return
+        try:
+            job = self.jobs[t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value]
+        except Exception:
+            return
+        self._receipt_op(op, job)
+
+    @work(thread=True, exit_on_error=False, group="manager-receipt-op")
+    def _receipt_op(self, op: str, job: printing.JobView) -> None:
+        from screens.printer import get_printer
+        ctx = self.app.ctx
+        try:
+            if op == "dismiss":
+                printing.dismiss(ctx, self.app.user, job.id, f"dismissed by {self.app.user.name}")
+                text = f"receipt {job.terminal}/{job.receipt_no}: dismissed"
+            else:   # printed again here; a receipt that may have printed comes out as a COPY
+                get_printer(self.app).submit_receipt(ctx, job.ticket_id, copy=job.copy or job.status == "unconfirmed",
+                                                     user=self.app.user, job_id=job.id)
+                get_printer(self.app).wait_idle(30)
+                text = f"receipt {job.terminal}/{job.receipt_no}: sent to this till's printer"
+        except StationError as e:
+            self.from_thread(self.status, str(e), True)
+            return
+        except Exception as e:
+            self.from_thread(self.status, f"could not {op} the receipt: {error_text(e)}", True)
+            return
+        finally:
+            release_thread_connection(ctx)
+        self.from_thread(self.load_receipts, text)
+
     def check_action(self, action: str, parameters) -> bool | None:
-        if action == "user_op":
+        panes = {"user_op": "users", "receipt_op": "receipts", "refund": "refunds", "resolve": "refunds"}
+        if action in panes:
             try:
-                return self.query_one("#switcher", ContentSwitcher).current == "users"
+                return self.query_one("#switcher", ContentSwitcher).current == panes[action]
             except Exception:
                 return False
         return True
@@ -246,20 +344,115 @@ class ManagerScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="manager-user-op")
     def _user_op(self, op: str, name: str) -> None:
-        from station import auth
         ctx = self.app.ctx
         try:
             getattr(auth, op)(ctx, self.app.user, name)
         except StationError as e:
-            self.app.call_from_thread(self.status, str(e), True)
+            self.from_thread(self.status, str(e), True)
             return
         except Exception as e:
-            self.app.call_from_thread(self.status, f"could not {op} {name}: {e.__class__.__name__}", True)
+            self.from_thread(self.status, f"could not {op} {name}: {error_text(e)}", True)
             return
         finally:
-            dbmod.release(ctx.db)
-        self.app.call_from_thread(self.status, f"{name}: {op}d" if op != "unlock" else f"{name}: unlocked")
-        self.app.call_from_thread(self.load_users)
+            release_thread_connection(ctx)
+        self.from_thread(self.status, f"{name}: {op}d" if op != "unlock" else f"{name}: unlocked")
+        self.from_thread(self.load_users)
+
+    # ------------------------------------------------ refunds due (payments) ---
+    def _title(self) -> None:
+        user = getattr(self.app, "user", None)
+        n = len(getattr(self, "flagged", {}))
+        due = f"   {n} payment(s) paid twice, refund due: F6" if n else ""
+        self.query_one("#mgr-title", Label).update(
+            f"Manager - {user.name if user else '?'} ({user.role if user else '-'}){due}")
+
+    @work(thread=True, exit_on_error=False, group="manager-refunds", exclusive=True)
+    def load_refunds(self, note: str = "") -> None:
+        ctx = self.app.ctx
+        try:
+            rows = payments.flagged(ctx)
+        except Exception as e:  # noqa: BLE001 - shown, never a traceback
+            self.from_thread(self.status, f"cannot read the flagged payments: {e}", True)
+            return
+        finally:
+            release_thread_connection(ctx)
+        self.from_thread(self._show_refunds, rows, note)
+
+    def _show_refunds(self, rows, note: str = "") -> None:
+        t = self.query_one("#refunds-table", DataTable)
+        t.clear()
+        self.flagged = {}
+        ctx = self.app.ctx
+        for v in rows:
+            self.flagged[v.ref] = v
+            t.add_row(v.ref, v.method, money_text(ctx, (v.paid_amount or v.amount) - v.refund_amount),
+                      v.terminal or "-", v.receipt or "-", v.status, key=v.ref)
+        self._title()
+        if self.query_one("#switcher", ContentSwitcher).current == "refunds":
+            self.status(note or (f"{len(rows)} payment(s) received that no sale uses: refund due" if rows
+                                 else "nothing flagged: no payment waits for a refund"))
+            self._refund_detail()
+
+    def selected_refund(self):
+        t = self.query_one("#refunds-table", DataTable)
+        if not t.row_count:
+            return None
+        try:
+            return self.flagged.get(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value)
+        except Exception:
+            return None
+
+    def _refund_detail(self) -> None:
+        v = self.selected_refund()
+        self.query_one("#refund-detail", Static).update(
+            f"{v.label} {v.phone or ''} {v.flag or v.message}" if v else "")
+
+    @on(DataTable.RowHighlighted, "#refunds-table")
+    def _refund_row(self, event: DataTable.RowHighlighted) -> None:
+        self._refund_detail()
+
+    def action_refund(self) -> None:
+        v = self.selected_refund()
+        if v is None or v.status != "refund_due":
+            self.status("choose a payment that is refund due", True)
+            return
+        amount = money_text(self.app.ctx, (v.paid_amount or v.amount) - v.refund_amount)
+
+        def answer(yes):
+            if yes:
+                self._refund(v.ref)
+        self.app.push_screen(Confirm(f"Refund {amount} through {v.label} to {v.phone or 'the payer'}?"), answer)
+
+    def action_resolve(self) -> None:
+        v = self.selected_refund()
+        if v is None or v.status != "refund_due":
+            self.status("choose a payment that is refund due", True)
+            return
+
+        def got(note):
+            if note:
+                self._refund(v.ref, note)
+        def need_note(text: str) -> None:
+            if not text.strip():
+                raise InvalidInput("say how it was refunded (e.g. cash from drawer T1)")
+        self.app.push_screen(PromptDialog(f"Mark {v.ref} refunded", "how was it refunded? (e.g. cash from T1)",
+                                          check=need_note), got)
+
+    @work(thread=True, exit_on_error=False, group="manager-refund")
+    def _refund(self, ref: str, note: str | None = None) -> None:
+        ctx = self.app.ctx
+        try:
+            v = (payments.resolve(ctx, self.app.user, ref, note) if note
+                 else payments.refund(ctx, self.app.user, ref))
+        except StationError as e:
+            self.from_thread(self.status, str(e), True)
+            return
+        except Exception as e:  # noqa: BLE001
+            self.from_thread(self.status, f"the refund failed: {e.__class__.__name__}: {e}", True)
+            return
+        finally:
+            release_thread_connection(ctx)
+        self.from_thread(self.load_refunds, f"{ref}: {v.status} - {v.message}")
 
     # ----------------------------------------------------------- actions ---
     def action_show(self, pane: str) -> None:
@@ -268,6 +461,12 @@ class ManagerScreen(Screen):
         if pane == "users":
             self.load_users()
             self.query_one("#users-table", DataTable).focus()
+        elif pane == "receipts":
+            self.load_receipts()
+            self.query_one("#receipts-table", DataTable).focus()
+        elif pane == "refunds":
+            self.load_refunds()
+            self.query_one("#refunds-table", DataTable).focus()
         else:
             self.load_journal(self.pages[-1])
             self.query_one("#journal-table", DataTable).focus()
@@ -275,6 +474,10 @@ class ManagerScreen(Screen):
     def action_refresh(self) -> None:
         if self.query_one("#switcher", ContentSwitcher).current == "users":
             self.load_users()
+        elif self.query_one("#switcher", ContentSwitcher).current == "receipts":
+            self.load_receipts()
+        elif self.query_one("#switcher", ContentSwitcher).current == "refunds":
+            self.load_refunds()
         else:
             self.pages = [None]
             self.load_journal()
@@ -292,4 +495,4 @@ class ManagerScreen(Screen):
         self.load_journal(self.pages[-1])
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()

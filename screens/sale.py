@@ -10,77 +10,43 @@ never freezes; it shows how many are waiting.
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Digits, Label, Static
+from textual.widgets import Label, Static
 
-from data import db as dbmod
-from screens.widgets import (
-    KeyFooter, PickDialog, PromptDialog, ScanField, SerialRunner, error_text, shown_code,
-)
-from station import money
-from station.errors import NeedsApproval, StationError
+from screens.approval import ApprovalDialog
+from screens.base import StationScreen
+from screens.format import error_text, money_text, qty_text, rate_text
+from screens.frames import PromptFrames
+from screens.printer import get_printer
+from screens.search import SearchScreen
+from screens.stock import AddProductDialog, default_vat
+from screens.tender import TenderScreen
+from screens.ticket_lines import FixedDigits, TextRows, TicketLines
+from screens.widgets import KeyFooter, PickDialog, PromptDialog, ScanField, SerialRunner, shown_code
+from station import permissions, sale, tender
+from station.context import release_thread_connection
+from station.errors import NeedsApproval, NotFound, StationError
+from station.payments import service as payments
+from station.stock import products as stock_products
 
 MAX_MISSES_SHOWN = 6
 
+#: jobs whose answer opens a screen or a dialog: the keys typed after them wait for it
+HOLDING_KINDS = ("begin_tender", "list_parked", "open_payments")
 
-# ------------------------------------------------------------ formatting ---
-
-def money_text(ctx, amount: int | None, *, currency: bool = False) -> str:
-    if amount is None:
-        return ""
-    store = ctx.config.store
-    sep = store.decimal_separator if store.decimal_separator in (".", ",") else "."
-    return money.format_amount(amount, minor_units=store.minor_units, decimal_sep=sep,
-                               currency=store.currency_symbol if currency else "")
-
-
-def rate_text(rate_bp: int) -> str:
-    whole, frac = divmod(int(rate_bp), 100)
-    return f"{whole}" + (f".{frac:02d}".rstrip("0") if frac else "") + "%"
-
-
-def qty_text(qty: int, unit: str = "pc") -> str:
-    whole, frac = divmod(abs(int(qty)), 1000)
-    sign = "-" if qty < 0 else ""
-    if frac == 0 and unit != "kg":
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{frac:03d}"
-
-
-def parse_quantity(text: str, unit: str = "pc", max_quantity: int | None = None) -> int:
-    """What the cashier typed -> thousandths: ``station.sale.parse_quantity_input``."""
-    from station.sale import parse_quantity_input
-    return parse_quantity_input(text, max_quantity)
-
-
-def parse_percent(text: str) -> int:
-    """What the cashier typed -> basis points: ``station.sale.parse_percent_input``."""
-    from station.sale import parse_percent_input
-    return parse_percent_input(text)
-
-
-def ui_call(app, fn: Callable, *args) -> None:
-    """Run ``fn(*args)`` on the UI thread from any thread."""
-    if getattr(app, "_thread_id", None) == threading.get_ident():
-        fn(*args)
-    else:
-        try:
-            app.call_from_thread(fn, *args)
-        except RuntimeError:
-            pass
+#: a scan with nothing queued ahead of it is waited for this long, so its line,
+#: the totals and the cleared field reach the screen in one frame
+SCAN_WAIT_S = 0.05
 
 
 # ----------------------------------------------------------------- screen ---
 
-class SaleScreen(Screen):
+class SaleScreen(PromptFrames, StationScreen):
     """Ring up a basket. The scan field always has the focus."""
 
     AREA = "sale"
@@ -128,43 +94,38 @@ class SaleScreen(Screen):
         super().__init__()
         self.view = None              # the last TicketView shown (or None: no open ticket)
         self.misses: list[str] = []   # unknown/invalid codes, newest last
+        self.unknown: str | None = None   # the last scan's unknown barcode: F5 adds it as a product
         self.runner = SerialRunner(self, on_thread_exit=self._close_thread_db)
         self.last_result = None       # last SaleResult
         self.last_error: str = ""
+        self._queue_hold = None       # keys waiting for the queue to be shown
+        self._shown: dict[str, object] = {}   # what some labels show (repainted only on change)
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         suffixes = self._config("scanner.suffix", ["enter", "ctrl+j", "tab"])
         with Horizontal(id="sale-top"):
-            yield ScanField(id="sale-scan", suffixes=suffixes)
+            yield ScanField(id="sale-scan", suffixes=suffixes, on_scan=self.scanned)
             yield Label("", id="sale-busy")
         with Horizontal(id="sale-body"):
-            table = DataTable(id="sale-lines", cursor_type="row", zebra_stripes=True)
-            table.can_focus = False
-            yield table
+            yield TicketLines(id="sale-lines")
             with Vertical(id="sale-side"):
                 yield Label("TOTAL", id="sale-total-label")
-                yield Digits("", id="sale-total")
-                yield Static("", id="sale-totals")
+                yield FixedDigits("", id="sale-total")
+                yield TextRows(id="sale-totals")
                 yield Label("", id="sale-change-label")
-                yield Digits("", id="sale-change")
+                yield FixedDigits("", id="sale-change")
                 yield Label("", id="sale-misses-title")
                 yield Static("", id="sale-misses")
         yield Label("", id="sale-status")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#sale-lines", DataTable)
-        table.add_column("#", key="pos", width=3)
-        table.add_column("Item", key="name", width=19)
-        table.add_column("Qty", key="qty", width=6)
-        table.add_column("Price", key="price", width=8)
-        table.add_column("Total", key="total", width=9)
         self.runner.start()
         self.focus_scan()
         self._show_totals()
         # crash-safe resume: this terminal's open ticket, exactly as committed
-        self._submit(lambda: self._sale().current_ticket(self.ctx, self.user), "restore")
+        self._submit(lambda: self._sale().current_ticket(self.ctx, self.user), "restore", first=True)
 
     def on_screen_resume(self) -> None:
         self.focus_scan()
@@ -189,30 +150,38 @@ class SaleScreen(Screen):
 
     @staticmethod
     def _sale():
-        from station import sale
         return sale
 
     @staticmethod
     def _tender():
-        from station import tender
         return tender
 
     def _close_thread_db(self) -> None:
-        dbmod.release(self.app.ctx.db)
+        release_thread_connection(self.app.ctx)
 
     def focus_scan(self) -> None:
         self.query_one("#sale-scan", ScanField).focus()
 
     def set_status(self, text: str, kind: str = "") -> None:
+        if kind == "error":
+            self.last_error = text
+        if self._shown.get("status") == (text, kind):
+            return                             # the same text: no repaint
+        self._shown["status"] = (text, kind)
         label = self.query_one("#sale-status", Label)
         label.update(text, layout=False)   # fixed size: repaint only (no relayout per scan)
         label.set_class(kind == "error", "error")
         label.set_class(kind == "warning", "warning")
-        if kind == "error":
-            self.last_error = text
 
-    def _submit(self, fn: Callable[[], Any], kind: str, **data) -> None:
-        self.runner.submit(fn, kind, **data)
+    def _submit(self, fn: Callable[[], Any], kind: str, *, wait: float = 0.0, **data) -> None:
+        if kind in HOLDING_KINDS or "retry" in data:
+            # the answer opens a screen or a dialog (an approval): keys wait for it
+            data["hold"] = self.hold(kind)
+        idle = self.runner.pending == 0
+        job = self.runner.submit(fn, kind, **data)
+        if wait and idle and self.runner.wait(job, wait):
+            self._handle(job, job.result, job.error)    # shown now, in the same frame
+            return
         self._show_busy()
 
     def _show_busy(self) -> None:
@@ -233,39 +202,53 @@ class SaleScreen(Screen):
     def busy(self) -> bool:
         return self.runner.pending > 0
 
+    def _wait_for_queue(self) -> bool:
+        """A key that acts on the ticket as shown (a line, the total) while scans
+        or changes are still on their way: it is handed out again once they are
+        all shown, so keys typed ahead act as they would typed slowly."""
+        if not self.runner.pending:
+            return False
+        stream = getattr(self.app, "input", None)
+        if stream is None or not stream.retry_key():
+            return False
+        if self._queue_hold is None:
+            self._queue_hold = self.hold("ticket changes on their way")
+        return True
+
     def selected_line(self):
         """The LineView under the table cursor (not voided), or None."""
         if self.view is None:
             return None
-        table = self.query_one("#sale-lines", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        key = self.query_one("#sale-lines", TicketLines).selected_key
         for line in self.view.lines:
             if str(line.id) == key:
                 return None if line.voided else line
         return None
 
     # -- scans ----------------------------------------------------------------
-    @on(ScanField.Scanned)
-    def _scanned(self, event: ScanField.Scanned) -> None:
-        event.stop()
-        code = event.code
+    def scanned(self, code: str) -> None:
+        """A code from the scan field, in the Enter key's own handler: with nothing
+        queued, its line, the totals and the cleared field are one frame."""
         if self.last_result is not None:   # a new sale: the last change goes away
             self._show_change(None)
             self.last_result = None
-        self._submit(lambda: self._sale().scan(self.ctx, self.user, code), "scan", code=code)
+        self._submit(lambda: self._sale().scan(self.ctx, self.user, code), "scan", code=code, wait=SCAN_WAIT_S)
+
+    @on(ScanField.Refused)
+    def _refused(self, event: ScanField.Refused) -> None:
+        event.stop()
+        self.set_status(event.reason, "error")
 
     # -- results (UI thread, in submission order) ----------------------------
     @on(SerialRunner.Done)
     def _done(self, event: SerialRunner.Done) -> None:
         event.stop()
-        self.runner.finished(event.job)
+        if not event.job.handled:
+            self._handle(event.job, event.result, event.error)
+
+    def _handle(self, job, result, error) -> None:
+        self.runner.finished(job)
         self._show_busy()
-        job, error, result = event.job, event.error, event.result
         try:
             if error is not None:
                 self._failed(job, error)
@@ -278,6 +261,13 @@ class SaleScreen(Screen):
         except Exception as e:  # noqa: BLE001 - a message, never a traceback on screen
             self.log.error(f"sale screen: {job.kind} result not shown: {e!r}")
             self.set_status(f"could not show the result: {error_text(e)}", "error")
+        finally:
+            hold = job.data.get("hold")
+            if hold is not None:
+                hold.release()
+            if self.runner.pending == 0 and self._queue_hold is not None:
+                self._queue_hold.release()
+                self._queue_hold = None
 
     def _failed(self, job, error: BaseException) -> None:
         if isinstance(error, NeedsApproval):
@@ -288,7 +278,12 @@ class SaleScreen(Screen):
             code = job.data.get("code", "")
             self.misses.append(code)
             self._show_misses()
-            msg = f"{shown_code(code)}: {msg}"
+            if code not in msg:
+                msg = f"{shown_code(code)}: {msg}"
+            self.unknown = None
+            if isinstance(error, NotFound) and msg.startswith("unknown barcode") and self._may_add():
+                self.unknown = code
+                msg = f"unknown: {shown_code(code)}  F5 add"
         self.set_status(msg, "error")
         self.app.bell()
 
@@ -296,10 +291,20 @@ class SaleScreen(Screen):
         self.show_ticket(view)
         if view is not None and view.lines:
             self.set_status(f"open ticket restored ({view.item_count} items)")
+            if job.data.get("first"):   # after a restart: a mobile payment paid or waiting takes us to the tender
+                self._submit(lambda: payments.open_here(self.ctx), "open_payments")
+
+    def _did_open_payments(self, job, found) -> None:
+        if found:
+            v = found[-1]
+            self.set_status(f"{v.label} {money_text(self.ctx, v.amount)} of this ticket is "
+                            f"{'paid' if v.paid else 'still waiting'}: back to the tender", "warning")
+            self._submit(lambda: self._tender().begin_tender(self.ctx, self.user), "begin_tender")
 
     def _did_scan(self, job, view) -> None:
+        self.unknown = None
         self.show_ticket(view, select_last=True)
-        self.set_status(f"{shown_code(job.data.get('code', ''))} added")
+        self.set_status("")        # the new line says it; an older message goes
 
     def _did_park(self, job, result) -> None:
         self.show_ticket(None)
@@ -337,58 +342,30 @@ class SaleScreen(Screen):
         self.set_status("ticket resumed")
 
     def _did_begin_tender(self, job, start) -> None:
-        from screens.tender import TenderScreen
         self.app.push_screen(TenderScreen(start, self.view), self._tender_done)
 
     def _did_reprint(self, job, result) -> None:
         if result is not None:
             self.set_status("a copy of the last receipt is on its way to the printer")
 
-    # -- ticket display (incremental by row key) ------------------------------
+    # -- ticket display (the changed line only, see screens.ticket_lines) -------
     def show_ticket(self, view, *, select_last: bool = False) -> None:
-        table = self.query_one("#sale-lines", DataTable)
         self.view = view
-        lines = list(view.lines) if view is not None else []
-        wanted = {str(line.id) for line in lines}
-        for key in [rk.value for rk in list(table.rows.keys())]:
-            if key not in wanted:
-                table.remove_row(key)
-        ctx = self.ctx
-        last_key = None
-        for line in lines:
-            key = str(line.id)
-            style = "strike dim" if line.voided else ""
-            name = line.name + ("" if not line.price_override else " *")
-            if line.discount:
-                name += f" -{money_text(ctx, line.discount)}"
-            cells = (
-                Text(str(line.position), style=style),
-                Text(name, style=style),
-                Text(qty_text(line.qty, line.unit), style=style, justify="right"),
-                Text(money_text(ctx, line.unit_price), style=style, justify="right"),
-                Text(money_text(ctx, 0 if line.voided else line.line_total), style=style, justify="right"),
-            )
-            if key in table.rows:
-                for col, cell in zip(("pos", "name", "qty", "price", "total"), cells):
-                    if str(table.get_cell(key, col)) != str(cell) or style:
-                        table.update_cell(key, col, cell)
-            else:
-                table.add_row(*cells, key=key)
-                last_key = key
-        if select_last and last_key is not None:
-            table.move_cursor(row=table.get_row_index(last_key))
+        self.query_one("#sale-lines", TicketLines).show(self.ctx, view, select_last=select_last)
         self._show_totals()
 
     def _show_totals(self) -> None:
         ctx = self.ctx
         v = self.view
-        total = self.query_one("#sale-total", Digits)
-        totals = self.query_one("#sale-totals", Static)
-        self.query_one("#sale-total-label", Label).update(
-            f"TOTAL {self._config('store.currency_symbol', '')}", layout=False)
+        total = self.query_one("#sale-total", FixedDigits)
+        totals = self.query_one("#sale-totals", TextRows)
+        label = f"TOTAL {self._config('store.currency_symbol', '')}"
+        if self._shown.get("total-label") != label:
+            self._shown["total-label"] = label
+            self.query_one("#sale-total-label", Label).update(label, layout=False)
         if v is None:
             total.update(money_text(ctx, 0))
-            totals.update("no open ticket" if not self.last_result else "", layout=False)
+            totals.update("no open ticket" if not self.last_result else "")
             return
         total.update(money_text(ctx, v.total))
         rows = [f"Items     {v.item_count}",
@@ -399,7 +376,7 @@ class SaleScreen(Screen):
             rows.append(f"VAT {rate_text(rate):<5} {money_text(ctx, tax)}")
         if self._config("store.prices_include_tax", True):
             rows.append("(tax included)")
-        totals.update("\n".join(rows), layout=False)
+        totals.update("\n".join(rows))
 
     def _show_misses(self) -> None:
         title = self.query_one("#sale-misses-title", Label)
@@ -418,31 +395,29 @@ class SaleScreen(Screen):
         if retry is None:
             self.app.bell()
             return
-        try:
-            from screens.approval import ApprovalDialog
-        except ImportError:
-            self.set_status(f"{e} (the approval dialog is not available)", "error")
-            return
 
         def approved(approval) -> None:
             self.focus_scan()
             if approval is None:
                 self.set_status("cancelled: nothing changed")
                 return
-            self._submit(lambda: retry(approval), job.kind, **{k: v for k, v in job.data.items()})
+            self._submit(lambda: retry(approval), job.kind,
+                         **{k: v for k, v in job.data.items() if k != "hold"})
 
         self.app.push_screen(ApprovalDialog(e.action, e.amount, e.ref), approved)
 
     # -- actions ------------------------------------------------------------------
     def action_line_up(self) -> None:
-        table = self.query_one("#sale-lines", DataTable)
-        if table.row_count:
-            table.move_cursor(row=max(0, table.cursor_row - 1))
+        if self._wait_for_queue():
+            return
+        table = self.query_one("#sale-lines", TicketLines)
+        table.move_cursor(row=table.cursor_row - 1)
 
     def action_line_down(self) -> None:
-        table = self.query_one("#sale-lines", DataTable)
-        if table.row_count:
-            table.move_cursor(row=min(table.row_count - 1, table.cursor_row + 1))
+        if self._wait_for_queue():
+            return
+        table = self.query_one("#sale-lines", TicketLines)
+        table.move_cursor(row=table.cursor_row + 1)
 
     def _need_line(self):
         line = self.selected_line()
@@ -451,9 +426,32 @@ class SaleScreen(Screen):
             self.app.bell()
         return line
 
-    def action_search(self) -> None:
-        from screens.search import SearchScreen
+    def _typed(self) -> str:
+        """What was typed in the scan field before an F-key: that key consumes it
+        (it never stays to be glued onto the next scan)."""
+        return self.query_one("#sale-scan", ScanField).take().strip()
 
+    def _value_or_prompt(self, typed: str, parse: Callable[[str], Any], use: Callable[[Any], None],
+                         title: str, label: str, value: str = "") -> None:
+        """Use the number typed before the F-key, or ask for it in a dialog."""
+        if typed:
+            try:
+                parsed = parse(typed)
+            except StationError as e:
+                self.set_status(f"{typed}: {e}", "error")
+                self.app.bell()
+                return
+            use(parsed)
+            return
+
+        def got(text: str | None) -> None:
+            self.focus_scan()
+            if text is not None:
+                use(parse(text))
+
+        self.app.push_screen(PromptDialog(title, label, value, check=parse), got)
+
+    def action_search(self) -> None:
         def picked(product_id) -> None:
             self.focus_scan()
             if product_id is not None:
@@ -461,38 +459,24 @@ class SaleScreen(Screen):
                 self._submit(lambda: self._sale().add_product(self.ctx, self.user, pid), "scan_product",
                              product_id=pid)
 
-        self.app.push_screen(SearchScreen(), picked)
+        self.app.push_screen(SearchScreen(self._typed()), picked)
 
     def _did_scan_product(self, job, view) -> None:
         self.show_ticket(view, select_last=True)
         self.set_status("item added")
 
     def action_quantity(self) -> None:
+        if self._wait_for_queue():
+            return
+        typed = self._typed()
         line = self._need_line()
         if line is None:
             return
-        field = self.query_one("#sale-scan", ScanField)
-        typed = field.value.strip()
         maxq = self._config("limits.max_quantity", None)
-        if typed:
-            try:
-                qty = parse_quantity(typed, line.unit, maxq)
-            except StationError as e:
-                self.set_status(str(e), "error")
-                self.app.bell()
-                return
-            field.take()
-            self._set_qty(line.id, qty)
-            return
-
-        def got(text: str | None) -> None:
-            self.focus_scan()
-            if text is not None:
-                self._set_qty(line.id, parse_quantity(text, line.unit, maxq))
-
-        self.app.push_screen(PromptDialog(f"Quantity for {line.name}", "new quantity, Enter",
-                                          qty_text(line.qty, line.unit),
-                                          check=lambda t: parse_quantity(t, line.unit, maxq)), got)
+        lid = line.id
+        self._value_or_prompt(typed, lambda t: sale.parse_quantity_input(t, maxq),
+                              lambda qty: self._set_qty(lid, qty),
+                              f"Quantity for {line.name}", "new quantity, Enter", qty_text(line.qty, line.unit))
 
     def _set_qty(self, line_id: int, qty: int) -> None:
         self._submit(lambda: self._sale().set_quantity(self.ctx, self.user, line_id, qty), "line")
@@ -502,6 +486,8 @@ class SaleScreen(Screen):
         self.set_status(job.data.get("done", "line changed"))
 
     def action_void_line(self) -> None:
+        if self._wait_for_queue():
+            return
         line = self._need_line()
         if line is None:
             return
@@ -509,66 +495,91 @@ class SaleScreen(Screen):
         self._submit(lambda: self._sale().void_line(self.ctx, self.user, lid), "line",
                      done=f"line {line.position} voided")
 
+    def _may_add(self) -> bool:
+        return (self.user is not None
+                and permissions.decide(self.user.role, "product.add") != permissions.REFUSE)
+
+    def _add_unknown(self, code: str) -> None:
+        """F5 after an unknown scan: the new product's name, price and VAT, then it
+        is added (a cashier with a manager's approval) and rung up at once."""
+        def got(values) -> None:
+            self.focus_scan()
+            if values is None:
+                self.set_status("not added")
+                return
+            name, price, vat = values
+
+            def call(approval=None):
+                stock_products.add_product(self.ctx, self.user, name=name, price=price, vat_rate=vat, barcode=code,
+                                     approval=approval)
+                return self._sale().scan(self.ctx, self.user, code)
+            self._submit(call, "add_product", retry=call, code=code, name=name)
+
+        self.app.push_screen(AddProductDialog(self.ctx, code, default_vat(self.ctx)), got)
+
+    def _did_add_product(self, job, view) -> None:
+        self.unknown = None
+        self.show_ticket(view, select_last=True)
+        if job.data.get("code") in self.misses:
+            self.misses.remove(job.data["code"])
+            self._show_misses()
+        self.set_status(f"{job.data.get('name')} added to the catalog and rung up")
+
     def action_price(self) -> None:
+        if self._wait_for_queue():
+            return
+        typed = self._typed()
+        if self.unknown is not None and not typed:
+            code, self.unknown = self.unknown, None
+            self._add_unknown(code)
+            return
         line = self._need_line()
         if line is None:
             return
         lid = line.id
 
-        def parse(text: str) -> int:
-            return self._tender().parse_amount_input(self.ctx, text)
-
-        def got(text: str | None) -> None:
-            self.focus_scan()
-            if text is None:
-                return
-            price = parse(text)
-
+        def use(price: int) -> None:
             def call(approval=None):
                 return self._sale().override_price(self.ctx, self.user, lid, price, approval=approval)
             self._submit(call, "line", retry=call, done="price changed")
 
-        self.app.push_screen(PromptDialog(f"New price for {line.name}", "price, Enter",
-                                          check=parse), got)
+        self._value_or_prompt(typed, lambda t: self._tender().parse_amount_input(self.ctx, t), use,
+                              f"New price for {line.name}", "price, Enter")
 
     def action_discount_line(self) -> None:
+        if self._wait_for_queue():
+            return
+        typed = self._typed()
         line = self._need_line()
         if line is None:
             return
         lid = line.id
 
-        def got(text: str | None) -> None:
-            self.focus_scan()
-            if text is None:
-                return
-            bp = parse_percent(text)
-
+        def use(bp: int) -> None:
             def call(approval=None):
                 return self._sale().discount_line(self.ctx, self.user, lid, bp, approval=approval)
             self._submit(call, "line", retry=call, done=f"line discount {rate_text(bp)}")
 
-        self.app.push_screen(PromptDialog(f"Discount on {line.name}", "percent, Enter",
-                                          check=parse_percent), got)
+        self._value_or_prompt(typed, sale.parse_percent_input, use, f"Discount on {line.name}", "percent, Enter")
 
     def action_discount_ticket(self) -> None:
+        if self._wait_for_queue():
+            return
+        typed = self._typed()
         if self.view is None:
             self.set_status("no open ticket", "error")
             return
 
-        def got(text: str | None) -> None:
-            self.focus_scan()
-            if text is None:
-                return
-            bp = parse_percent(text)
-
+        def use(bp: int) -> None:
             def call(approval=None):
                 return self._sale().discount_ticket(self.ctx, self.user, bp, approval=approval)
             self._submit(call, "line", retry=call, done=f"ticket discount {rate_text(bp)}")
 
-        self.app.push_screen(PromptDialog("Discount on the whole ticket", "percent, Enter",
-                                          check=parse_percent), got)
+        self._value_or_prompt(typed, sale.parse_percent_input, use, "Discount on the whole ticket", "percent, Enter")
 
     def action_void_ticket(self) -> None:
+        if self._wait_for_queue():
+            return
         if self.view is None:
             self.set_status("no open ticket", "error")
             return
@@ -578,12 +589,16 @@ class SaleScreen(Screen):
         self._submit(call, "void_ticket", retry=call)
 
     def action_park(self) -> None:
+        if self._wait_for_queue():
+            return
         if self.view is None:
             self.set_status("no open ticket to park", "error")
             return
         self._submit(lambda: self._sale().park(self.ctx, self.user), "park")
 
     def action_resume(self) -> None:
+        if self._wait_for_queue():
+            return
         if self.view is not None and self.view.lines:
             self.set_status("park or finish this ticket first", "error")
             self.app.bell()
@@ -616,58 +631,12 @@ class SaleScreen(Screen):
     def _show_change(self, change: int | None) -> None:
         text = f"CHANGE {self._config('store.currency_symbol', '')}" if change else ""
         self.query_one("#sale-change-label", Label).update(text, layout=False)
-        self.query_one("#sale-change", Digits).update(money_text(self.ctx, change) if change else "")
+        self.query_one("#sale-change", FixedDigits).update(money_text(self.ctx, change) if change else "")
 
     def action_reprint(self) -> None:
         printer = get_printer(self.app)
-        if printer is None:
-            self.set_status("no printer service", "error")
-            return
         self._submit(lambda: printer.reprint_last(self.ctx, self.user), "reprint")
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
-
-
-# --------------------------------------------------------------- printing ---
-
-def print_result(app, result) -> None:
-    """Printer callback (any thread): a failure is a non-blocking warning."""
-    ok = getattr(result, "ok", True)
-    message = getattr(result, "message", "") or ""
-    kicked = getattr(result, "kicked", None)
-    kick_message = getattr(result, "kick_message", "") or ""
-
-    def show() -> None:
-        problems = []
-        if not ok:
-            problems.append(message or "the receipt did not print: F12 prints it again")
-        if kicked is False:
-            problems.append(kick_message or "the drawer did not open")
-        if not problems:
-            return
-        text = "; ".join(problems)
-        app.notify(text, title="Printer", severity="warning", timeout=8)
-        screen = app.screen
-        if isinstance(screen, SaleScreen):
-            screen.set_status(f"printer: {text}", "warning")
-    ui_call(app, show)
-
-
-def get_printer(app):
-    """The app's printing service (one per app, created on first use)."""
-    ctx = app.ctx
-    printer = ctx.extras.get("printer")
-    if printer is None:
-        try:
-            from station import printing
-        except ImportError:
-            return None
-        try:
-            printer = printing.Printer(ctx, on_result=lambda r: print_result(app, r))
-        except TypeError:
-            printer = printing.Printer(ctx)
-        ctx.extras["printer"] = printer
-    return printer
+            self.dismiss()

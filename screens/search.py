@@ -1,29 +1,80 @@
 """Search the catalog by name (items without a barcode).
 
 Results as you type: each change restarts a short debounce timer; when the
-cashier pauses, ONE search runs in a thread worker (``exclusive=True``: a newer
-search supersedes an older one, which is right for search, never for scans).
-``station.catalog.search`` is index-range + LIMIT, fast at a million products.
+cashier pauses, the search goes to the app's ONE search thread
+(:class:`Searcher`), which keeps its database connection, and so its page
+cache, from one search to the next (a thread per search would open a
+connection and fill a page cache each time). A newer search replaces one still
+waiting, which is right for search, never for scans. ``station.catalog.search``
+is an index range or a full-text index lookup with a LIMIT, fast at a million
+products.
 Up/Down move in the results, Enter picks (dismisses with the product id),
 Escape cancels.
 """
 from __future__ import annotations
 
-from textual import on, work
+import threading
+from typing import Callable
+
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from data import db as dbmod
+from screens.base import StationModal
+from screens.format import error_text, money_text
+from station import catalog
+from station.context import release_thread_connection
 
 DEBOUNCE_S = 0.15
 LIMIT = 50
 
 
-class SearchScreen(ModalScreen):
+class Searcher:
+    """The app's search thread. ``request(text, deliver)``: ``deliver(rows,
+    error)`` is called from the thread with the result; a request still waiting
+    when a newer one comes is dropped. The thread keeps its connection; after an
+    error it closes it, so the next search opens a fresh one."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._cond = threading.Condition()
+        self._next: tuple[str, Callable] | None = None
+        self._thread = threading.Thread(target=self._run, name="catalog-search", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def of(cls, ctx) -> "Searcher":
+        s = ctx.extras.get("search.thread")
+        if s is None:
+            s = ctx.extras.setdefault("search.thread", cls(ctx))
+        return s
+
+    def request(self, text: str, deliver: Callable[[list, str | None], None]) -> None:
+        with self._cond:
+            self._next = (text, deliver)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._next is None:
+                    self._cond.wait()
+                text, deliver = self._next
+                self._next = None
+            try:
+                found = catalog.search(text, limit=LIMIT)
+                rows, err = [(p.id, p.name, p.sku, p.price, p.unit) for p in found], None
+            except Exception as e:  # noqa: BLE001 - shown, never raised
+                rows, err = [], error_text(e)
+                release_thread_connection(self.ctx)
+            deliver(rows, err)
+
+
+class SearchScreen(StationModal):
+    HELP_TITLE = "Search the catalog"
     """Dismisses with the picked product id (int) or None."""
 
     DEFAULT_CSS = """
@@ -51,6 +102,7 @@ class SearchScreen(ModalScreen):
         self._generation = 0
         self.results: list = []
         self.searched_for: str | None = None
+        self._hold = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -84,24 +136,16 @@ class SearchScreen(ModalScreen):
         self.query_one("#search-status", Label).update("searching...")
         self._search(text, self._generation)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="search")
     def _search(self, text: str, generation: int) -> None:
-        from station import catalog
-        try:
-            found = catalog.search(text, limit=LIMIT)
-            rows = [(p.id, p.name, p.sku, p.price, p.unit) for p in found]
-            err = None
-        except Exception as e:  # noqa: BLE001 - shown, never raised
-            from screens.widgets import error_text
-            rows, err = [], error_text(e)
-        finally:
-            dbmod.release(self.app.ctx.db)
-        self.app.call_from_thread(self._show, rows, text, generation, err)
+        Searcher.of(self.app.ctx).request(
+            text, lambda rows, err: self.from_thread(self._show, rows, text, generation, err))
 
     def _show(self, rows, text: str, generation: int, err: str | None = None) -> None:
         if generation != self._generation:
             return  # an older search finished after a newer one started
-        from screens.sale import money_text
+        if self._hold is not None:    # keys typed meanwhile (Down, Enter) now see these results
+            self._hold.release()
+            self._hold = None
         ol = self.query_one("#search-results", OptionList)
         ol.clear_options()
         self.results = rows
@@ -116,7 +160,28 @@ class SearchScreen(ModalScreen):
                          if text.strip() else "")
         self.query_one("#search-status", Label).update(status)
 
+    def _stale(self) -> bool:
+        """The results are not those of the text typed: search now, and hand the
+        key that needs them out again once they are in (typed ahead, Down or
+        Enter pick exactly what they would pick typed slowly)."""
+        text = self.query_one("#search-input", Input).value
+        if self._timer is None and self.searched_for == text and self._hold is None:
+            return False
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        stream = getattr(self.app, "input", None)
+        if stream is None or not stream.retry_key():
+            self._fire()
+            return True
+        if self._hold is None:
+            self._hold = self.hold("searching")
+            self._fire()
+        return True
+
     def action_move(self, delta: int) -> None:
+        if self._stale():
+            return
         ol = self.query_one("#search-results", OptionList)
         if ol.option_count == 0:
             return
@@ -127,11 +192,7 @@ class SearchScreen(ModalScreen):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         ol = self.query_one("#search-results", OptionList)
-        if self._timer is not None or self.searched_for != event.value:
-            # Enter before the results of what was typed: search now, pick later
-            if self._timer is not None:
-                self._timer.stop()
-            self._fire()
+        if self._stale():
             return
         if ol.highlighted is None or ol.option_count == 0:
             self.app.bell()

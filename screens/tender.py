@@ -15,22 +15,41 @@ rounding, change) follow the service's documented rule; the service decides.
 After the commit the receipt (+ drawer kick on cash) goes to the background
 printer; a failure is a non-blocking warning; the screen closes at once so the
 next sale can start, and the sale screen shows the change.
+
+Payments that finish elsewhere (``station.payments``: M-Pesa, Airtel Money, a
+card gateway) are asked for from here (the phone number typed in a dialog), then
+WAIT in the pending panel with a countdown while the screen keeps taking keys:
+Escape cancels; cash or another method cancels it first (if it was paid
+meanwhile, that payment is taken instead); F5 / F4 try again. A worker reads the
+payment from the store every ``payments.poll_ms`` (the receiver wrote the
+callback; the service asks the provider when none came). Paid: it joins the
+payments and, when they cover the total, the sale completes (exactly once: the
+sale uses it in its own transaction). Re-entered (or after a restart), the
+screen takes up the ticket's payments that are paid or still waiting.
 """
 from __future__ import annotations
+
+import time
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Input, Label
+from textual.worker import get_current_worker
 
-from data import db as dbmod
-from screens.widgets import KeyFooter, PickDialog, PromptDialog, error_text
+from screens.base import StationScreen
+from screens.format import error_text, money_text
+from screens.printer import get_printer
+from screens.tender_pending import PendingPanel
+from screens.widgets import KeyFooter, PickDialog, PromptDialog
+from station import drawer, tender
+from station.payments import phone, registry, service
+from station.context import release_thread_connection
 from station.errors import InvalidInput, StationError
 
 
-class TenderScreen(Screen):
+class TenderScreen(StationScreen):
     """Dismisses with the SaleResult, or None (Escape: back to the ticket)."""
 
     AREA = "tender"
@@ -74,6 +93,13 @@ class TenderScreen(Screen):
         self.committing = False
         self.result = None            # SaleResult once committed
         self.commits_started = 0
+        self._hold = None
+        self.pending = None           # the provider payment being waited on (service.PaymentView)
+        self._asking = None           # (method, amount) while the provider has not answered the request
+        self._cancel_asked = False    # Escape pressed while asking: cancel as soon as it answers
+        self._cancel_hold = None
+        self._undo_armed = None       # ref of a paid provider payment F9 will take off (pressed once)
+        self._last_phone = ""
 
     # -- layout -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -84,6 +110,7 @@ class TenderScreen(Screen):
         table = DataTable(id="tender-payments", cursor_type="none")
         table.can_focus = False
         yield table
+        yield PendingPanel()
         with Horizontal(id="tender-change-row"):
             yield Label("CHANGE", classes="big-label")
             yield Digits("", id="tender-change")
@@ -104,12 +131,13 @@ class TenderScreen(Screen):
             self._begin()
         else:
             self.refresh_figures()
+            self._load_payments(self.start.ticket_id)
         self._check_drawer()
+        self.set_interval(1.0, self._tick)
 
     def _check_drawer(self) -> None:
         """Say at once when no drawer session is open (the commit would refuse)."""
         try:
-            from station import drawer
             if drawer.current_session(self.ctx) is None:
                 self.say(f"no drawer session is open on drawer {self.ctx.drawer}: open the drawer "
                          "first (Escape, home F3); nothing can be recorded", "warning")
@@ -118,17 +146,19 @@ class TenderScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="tender")
     def _begin(self) -> None:
-        from station import tender
         try:
             start = tender.begin_tender(self.ctx, self.user)
         except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self._begin_failed, e)
+            self.from_thread(self._begin_failed, e)
             return
-        self.app.call_from_thread(self._begun, start)
+        finally:
+            release_thread_connection(self.ctx)
+        self.from_thread(self._begun, start)
 
     def _begun(self, start) -> None:
         self.start = start
         self.refresh_figures()
+        self._load_payments(start.ticket_id)
 
     def _begin_failed(self, e) -> None:
         self.say(error_text(e), "error")
@@ -144,7 +174,6 @@ class TenderScreen(Screen):
         return self.app.user
 
     def fmt(self, amount: int, currency: bool = False) -> str:
-        from screens.sale import money_text
         return money_text(self.ctx, amount, currency=currency)
 
     def say(self, text: str, kind: str = "") -> None:
@@ -159,7 +188,6 @@ class TenderScreen(Screen):
 
     @staticmethod
     def _tender():
-        from station import tender
         return tender
 
     # -- the figures (documented rule of station.tender; the service decides) ----
@@ -259,7 +287,7 @@ class TenderScreen(Screen):
         self.add_payment("cash", amount, amount)
 
     def action_cash(self) -> None:
-        if self._blocked():
+        if self._blocked() or self._switching(self.action_cash):
             return
         try:
             amount = self._typed_amount()
@@ -274,7 +302,7 @@ class TenderScreen(Screen):
     @on(Input.Submitted, "#tender-amount")
     def _entered(self, event: Input.Submitted) -> None:
         event.stop()
-        if self._blocked():
+        if self._blocked() or self._switching(self.action_cash):
             return
         if not event.value.strip():
             if self.figures()["covered"]:
@@ -285,7 +313,7 @@ class TenderScreen(Screen):
         self.action_cash()
 
     def action_exact(self) -> None:
-        if self._blocked():
+        if self._blocked() or self._switching(self.action_exact):
             return
         f = self.figures()
         if f["covered"]:
@@ -298,7 +326,7 @@ class TenderScreen(Screen):
         self._cash(amount)
 
     def action_quick(self, index: int) -> None:
-        if self._blocked():
+        if self._blocked() or self._switching(lambda: self.action_quick(index)):
             return
         quick = self._config("cash.quick_amounts", [])
         if index >= len(quick):
@@ -318,6 +346,10 @@ class TenderScreen(Screen):
             if amount <= 0:
                 self.fail("nothing is left to pay")
                 return
+        if registry.waits(self.ctx.config, method):
+            self._clear_entry()
+            self._start_provider(method, amount)
+            return
         word = "reference / last four digits" if method == "card" else "reference (voucher number...)"
 
         def got(ref: str | None) -> None:
@@ -336,7 +368,7 @@ class TenderScreen(Screen):
         self.app.push_screen(PromptDialog(f"{method.capitalize()} {self.fmt(amount)}", word, check=check), got)
 
     def action_card(self) -> None:
-        if self._blocked():
+        if self._blocked() or self._switching(self.action_card):
             return
         if "card" not in self._config("cash.tender_methods", []):
             self.fail("card is not a tender method here")
@@ -344,7 +376,7 @@ class TenderScreen(Screen):
         self._noncash("card")
 
     def action_other(self) -> None:
-        if self._blocked():
+        if self._blocked() or self._switching(self.action_other):
             return
         methods = [m for m in self._config("cash.tender_methods", []) if m not in ("cash", "card")]
         if not methods:
@@ -365,10 +397,22 @@ class TenderScreen(Screen):
         if self.committing or self.result is not None:
             self.app.bell()
             return
+        if self._switching(None):
+            return
         if not self.payments:
             self.fail("no payment to remove")
             return
-        p = self.payments.pop()
+        p = self.payments[-1]
+        if p.payment_ref:     # paid through a provider: the money is there; taking it off means a refund
+            if self._undo_armed != p.payment_ref:
+                self._undo_armed = p.payment_ref
+                self.say(f"{p.method} {self.fmt(p.amount)} is PAID: F9 again takes it off this sale and flags it "
+                         "for a refund", "warning")
+                return
+            self._undo_armed = None
+            self._give_back(p.payment_ref)
+            return
+        self.payments.pop()
         self.refresh_figures()
         self.say(f"{p.method} {self.fmt(p.amount)} removed")
 
@@ -377,6 +421,18 @@ class TenderScreen(Screen):
             self.app.bell()
             self.say("the sale is being recorded...", "warning")
             return
+        if self._asking is not None:
+            self._cancel_asked = True
+            self.say(f"cancelling as soon as {self._label(self._asking[0])} answers...", "warning")
+            return
+        if self.pending is not None:
+            self._cancel_pending(None)
+            return
+        paid = [p for p in self.payments if p.payment_ref]
+        if paid and self.result is None:
+            self.fail(f"{paid[0].method} {self.fmt(paid[0].amount)} is paid: F10 completes the sale "
+                      "(F9 twice takes it off, flagged for a refund)")
+            return
         self.dismiss(self.result)
 
     # -- commit: exactly once -------------------------------------------------------
@@ -384,11 +440,18 @@ class TenderScreen(Screen):
         if self.committing or self.result is not None or self.start is None:
             self.app.bell()
             return
+        if self._asking is not None or self.pending is not None:
+            label = self._label(self._asking[0] if self._asking else self.pending.method)
+            self.fail(f"waiting for {label}: Esc cancels it, or wait for the customer")
+            return
         if not self.figures()["covered"]:
             self.fail(f"{self.fmt(self.figures()['still'])} is still due")
             return
         self.committing = True
         self.commits_started += 1
+        # keys typed from now on belong to what follows the commit (the next
+        # customer's sale, or this screen again after an error): they wait for it
+        self._hold = self.hold("recording the sale")
         self.query_one("#tender-amount", Input).disabled = True
         self.say("recording the sale...", "warning")
         self._commit(self.start.idem_key, list(self.payments))
@@ -398,30 +461,282 @@ class TenderScreen(Screen):
         try:
             result = self._tender().complete_sale(self.ctx, self.user, idem_key, payments)
         except Exception as e:  # noqa: BLE001 - shown, the payments stay for a retry (F10)
-            self.app.call_from_thread(self._commit_failed, e)
+            # did it commit anyway (the answer lost on the way)? The database knows,
+            # by the ticket's idempotency key; never guess "nothing was charged".
+            try:
+                recorded = self._tender().sale_result(self.ctx, idem_key)
+            except Exception as check:  # noqa: BLE001 - the database cannot be asked either
+                self.from_thread(self._commit_failed, e, "unknown", check)
+            else:
+                if recorded is not None:
+                    self.from_thread(self._committed, recorded, e)
+                else:
+                    self.from_thread(self._commit_failed, e, "not recorded", None)
         else:
-            self.app.call_from_thread(self._committed, result)
+            self.from_thread(self._committed, result)
         finally:
-            dbmod.release(self.ctx.db)
+            release_thread_connection(self.ctx)
 
-    def _commit_failed(self, e: BaseException) -> None:
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
+
+    def _commit_failed(self, e: BaseException, recorded: str, check: BaseException | None) -> None:
         self.committing = False
         entry = self.query_one("#tender-amount", Input)
         entry.disabled = False
         entry.focus()
-        self.fail(f"{error_text(e)}: nothing was charged; F10 tries again")
+        if recorded == "not recorded":
+            self.fail(f"{error_text(e)}: the sale is NOT recorded, nothing was charged; F10 tries again")
+        else:
+            self.fail(f"{error_text(e)}; cannot tell whether the sale was recorded (the database does not "
+                      f"answer: {error_text(check)}): F10 retries safely, it never charges twice")
+        self._release()
 
-    def _committed(self, result) -> None:
+    def _committed(self, result, error: BaseException | None = None) -> None:
+        if error is not None:   # the commit had gone through: say so, then on as usual
+            self.app.notify(f"{error_text(error)}; but the sale IS recorded (receipt "
+                            f"{getattr(result, 'receipt_no', '')})", severity="warning", timeout=8)
         self.result = result
         self.committing = False
         kick = bool(getattr(result, "tendered_cash", 0) or getattr(result, "paid_cash", 0))
         # printed also when duplicate=True: that is a retry whose first answer was
         # lost (this screen never got it, so it never printed it)
-        from screens.sale import get_printer
-        printer = get_printer(self.app)
-        if printer is not None:
-            try:
-                printer.submit_receipt(self.ctx, result.ticket_id, kick=kick, user=self.user)
-            except Exception as e:  # noqa: BLE001 - never blocks the next sale
-                self.app.notify(f"the receipt was not sent to the printer: {e}", severity="warning")
+        try:
+            get_printer(self.app).submit_receipt(self.ctx, result.ticket_id, kick=kick, user=self.user)
+        except Exception as e:  # noqa: BLE001 - never blocks the next sale
+            self.app.notify(f"the receipt was not sent to the printer: {error_text(e)}", severity="warning")
         self.dismiss(result)
+        self._release()
+
+    # -- payments that finish elsewhere (station.payments) ---------------------------
+    def _label(self, method: str) -> str:
+        try:
+            return registry.provider_for(self.ctx, method).label
+        except Exception:  # noqa: BLE001 - a label only
+            return method
+
+    def _switching(self, then) -> bool:
+        """A key that pays another way (or undoes) while a payment waits: the
+        waiting one is cancelled first, then ``then`` runs - unless it turned out
+        paid meanwhile (then it is taken, and ``then`` does not run)."""
+        if self._asking is not None:
+            self.fail(f"asking {self._label(self._asking[0])}...: Esc cancels it")
+            return True
+        if self.pending is None:
+            return False
+        self._cancel_pending(then)
+        return True
+
+    def _start_provider(self, method: str, amount: int) -> None:
+        prov = registry.provider_for(self.ctx, method)
+        if not prov.needs_phone:
+            self._request(method, amount, None)
+            return
+
+        def got(text: str | None) -> None:
+            self.query_one("#tender-amount", Input).focus()
+            if text is None:
+                self.say(f"{prov.label}: nothing was sent")
+                return
+            self._last_phone = text.strip()
+            self._request(method, amount, text)
+
+        self.app.push_screen(PromptDialog(f"{prov.label} {self.fmt(amount)}",
+                                          "customer's phone number (e.g. 0712 345 678)", self._last_phone,
+                                          check=phone.normalise), got)
+
+    def _request(self, method: str, amount: int, phone_text: str | None) -> None:
+        label = self._label(method)
+        self._asking = (method, amount)
+        shown = phone.display(phone.normalise(phone_text)) if phone_text else ""
+        self.query_one(PendingPanel).asking(self.ctx, label, amount, shown)
+        self.say(f"asking {label}...", "warning")
+        self._send(self.start.ticket_id, method, amount, phone_text)
+
+    @work(thread=True, exit_on_error=False, group="tender-pay")
+    def _send(self, ticket_id: int, method: str, amount: int, phone_text: str | None) -> None:
+        try:
+            v = service.start(self.ctx, self.user, ticket_id, method, amount, phone_text)
+        except Exception as e:  # noqa: BLE001 - shown; nothing was sent
+            self.from_thread(self._send_failed, method, e)
+        else:
+            self.from_thread(self._pending_update, v)
+        finally:
+            release_thread_connection(self.ctx)
+
+    def _send_failed(self, method: str, e: BaseException) -> None:
+        self._asking = None
+        self._cancel_asked = False
+        self.query_one(PendingPanel).hide()
+        self.fail(f"{self._label(method)}: {error_text(e)}")
+
+    def _pending_update(self, v) -> None:
+        """What the provider (or the store) says about the payment asked for."""
+        self._asking = None
+        panel = self.query_one(PendingPanel)
+        if v.waiting:
+            first = self.pending is None or self.pending.ref != v.ref
+            self.pending = v
+            panel.show(self.ctx, v, self._config("payments.wait_seconds", 120))
+            if self._cancel_asked:
+                self._cancel_asked = False
+                self._cancel_pending(None)
+                return
+            if first:
+                self.say(f"{v.label}: {v.message}", "warning")
+                self._watch(v.ref)
+            return
+        self.pending = None
+        panel.hide()
+        self.workers.cancel_group(self, "tender-watch")
+        if v.paid:
+            self._take(v)
+        elif v.status == "failed":
+            again = "F4" if v.method == "card" else "F5"
+            self.fail(f"{v.label}: {v.message}. Nothing was charged: take another method, or {again} to try again")
+        elif v.status == "abandoned":
+            self.say(f"{v.label} request cancelled: if the customer still pays, it is flagged for a refund")
+        elif v.status == "refund_due":
+            self.fail(f"{v.label}: {v.flag}")
+        else:
+            self.say(f"{v.label}: {v.status}")
+
+    def _take(self, v, *, complete: bool = True) -> None:
+        """A paid provider payment joins this sale's payments (once)."""
+        if any(p.payment_ref == v.ref for p in self.payments):
+            return
+        self.payments.append(tender.Payment(v.method, v.paid_amount or v.amount, None, v.receipt or v.ref,
+                                            payment_ref=v.ref))
+        self.refresh_figures()
+        f = self.figures()
+        self.say(f"{v.label} {self.fmt(v.paid_amount or v.amount)} PAID"
+                 + (f" (receipt {v.receipt})" if v.receipt else "")
+                 + ("" if f["covered"] else f"; still due {self.fmt(f['still'])}"))
+        if complete and f["covered"]:
+            self.action_complete()
+
+    @work(thread=True, exit_on_error=False, group="tender-watch", exclusive=True)
+    def _watch(self, ref: str) -> None:
+        """Read the payment from the store until it is settled (the service asks
+        the provider when no callback came)."""
+        worker = get_current_worker()
+        pause = max(50, int(self._config("payments.poll_ms", 300))) / 1000
+        try:
+            while not worker.is_cancelled and not self.gone:
+                try:
+                    v = service.watch(self.ctx, ref)
+                except Exception as e:  # noqa: BLE001 - shown; the wait goes on
+                    self.from_thread(self._watch_failed, ref, e)
+                else:
+                    self.from_thread(self._watched, v)
+                    if not v.waiting:
+                        return
+                time.sleep(pause)
+        finally:
+            release_thread_connection(self.ctx)
+
+    def _watched(self, v) -> None:
+        if self.pending is None or self.pending.ref != v.ref:
+            return               # cancelled or replaced meanwhile
+        if v.waiting:
+            self.pending = v
+            panel = self.query_one(PendingPanel)
+            panel.view, panel.note = v, v.message
+            return
+        self._pending_update(v)
+
+    def _watch_failed(self, ref: str, e: BaseException) -> None:
+        if self.pending is not None and self.pending.ref == ref:
+            self.query_one(PendingPanel).note = f"cannot read the payment just now ({error_text(e)}): still waiting"
+
+    def _tick(self) -> None:
+        self.query_one(PendingPanel).tick()
+
+    def _cancel_pending(self, then) -> None:
+        v = self.pending
+        self._cancel_hold = self.hold(f"cancelling the {v.label} request")
+        self.say(f"cancelling the {v.label} request...", "warning")
+        self._cancel(v.ref, then)
+
+    @work(thread=True, exit_on_error=False, group="tender-cancel")
+    def _cancel(self, ref: str, then) -> None:
+        try:
+            v = service.cancel(self.ctx, self.user, ref)
+        except Exception as e:  # noqa: BLE001 - shown; still waiting
+            self.from_thread(self._cancel_failed, e)
+        else:
+            self.from_thread(self._cancelled, v, then)
+        finally:
+            release_thread_connection(self.ctx)
+
+    def _release_cancel(self) -> None:
+        if self._cancel_hold is not None:
+            self._cancel_hold.release()
+            self._cancel_hold = None
+
+    def _cancelled(self, v, then) -> None:
+        self.workers.cancel_group(self, "tender-watch")
+        self.pending = None
+        self.query_one(PendingPanel).hide()
+        try:
+            if v.paid:
+                self._take(v)
+                if not self.committing:
+                    self.say(f"{v.label} was PAID meanwhile: taken for this sale "
+                             f"(still due {self.fmt(self.figures()['still'])})", "warning")
+                return
+            if v.status == "failed":
+                self.say(f"{v.label}: {v.message}")
+            else:
+                self.say(f"{v.label} request cancelled: if the customer still pays, it is flagged for a refund")
+            if then is not None:
+                then()
+        finally:
+            self._release_cancel()
+
+    def _cancel_failed(self, e: BaseException) -> None:
+        self._release_cancel()
+        self.fail(f"could not cancel: {error_text(e)}; still waiting")
+
+    @work(thread=True, exit_on_error=False, group="tender-giveback")
+    def _give_back(self, ref: str) -> None:
+        try:
+            v = service.give_back(self.ctx, self.user, ref)
+        except Exception as e:  # noqa: BLE001
+            self.from_thread(self.fail, f"not taken off: {error_text(e)}")
+        else:
+            self.from_thread(self._given_back, v)
+        finally:
+            release_thread_connection(self.ctx)
+
+    def _given_back(self, v) -> None:
+        self.payments = [p for p in self.payments if p.payment_ref != v.ref]
+        self.refresh_figures()
+        self.say(f"{v.label} {self.fmt(v.paid_amount or v.amount)} taken off: flagged for a refund", "warning")
+
+    @work(thread=True, exit_on_error=False, group="tender-load")
+    def _load_payments(self, ticket_id: int) -> None:
+        try:
+            views = service.for_ticket(self.ctx, ticket_id)
+        except Exception as e:  # noqa: BLE001
+            self.from_thread(self.fail, f"cannot read this sale's payments: {error_text(e)}")
+            return
+        finally:
+            release_thread_connection(self.ctx)
+        if views:
+            self.from_thread(self._loaded, views)
+
+    def _loaded(self, views) -> None:
+        """The ticket's provider payments made before this screen (re-entered, restarted)."""
+        for v in views:
+            if v.paid:
+                self._take(v, complete=False)
+        waiting = [v for v in views if v.waiting]
+        if waiting and self.pending is None and self._asking is None:
+            self._pending_update(waiting[-1])
+            self.say(f"{waiting[-1].label} {self.fmt(waiting[-1].amount)} asked for before is still waiting",
+                     "warning")
+        elif self.figures()["covered"] and any(p.payment_ref for p in self.payments):
+            self.action_complete()

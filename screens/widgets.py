@@ -22,6 +22,11 @@
     Paste: only the first line is taken (a paste is not a scan; it fills the
     field, Enter submits it).
 
+    Length: no code is longer than ``station.sale.MAX_SCAN_LENGTH``. Longer
+    input (a runaway paste, a stuck key) is refused at once: the field is
+    emptied, ``ScanField.Refused`` says why, and everything up to the next
+    suffix key is dropped (that suffix submits nothing).
+
 ``SerialRunner``
     The ONE serial consumer of scans and every other ticket change: a
     ``queue.Queue`` drained by a single long-running thread worker. Jobs run
@@ -42,10 +47,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from screens.base import StationModal
+from screens.format import error_text
+from station.sale import MAX_SCAN_LENGTH
 
 GS = "\x1d"
 GS_SHOWN = "\u241d"  # SYMBOL FOR GROUP SEPARATOR
@@ -92,12 +100,37 @@ class ScanField(Input):
         def control(self) -> "ScanField":
             return self.scan_field
 
-    def __init__(self, *args, suffixes=SUFFIX_KEYS, **kwargs) -> None:
+    @dataclass
+    class Refused(Message):
+        """Input too long to be a code was thrown away (``reason`` says so)."""
+        scan_field: "ScanField"
+        reason: str
+
+        @property
+        def control(self) -> "ScanField":
+            return self.scan_field
+
+    def __init__(self, *args, suffixes=SUFFIX_KEYS, on_scan: Callable[[str], None] | None = None,
+                 max_length_scan: int = MAX_SCAN_LENGTH, **kwargs) -> None:
         kwargs.setdefault("placeholder", "scan or type a code, Enter")
         super().__init__(*args, **kwargs)
         self.suffixes = normalize_suffixes(suffixes)
+        #: called with each code in the key's own handler (instead of posting
+        #: Scanned): what it shows reaches the screen in the same frame as the
+        #: cleared field
+        self.on_scan = on_scan
+        self.max_length_scan = max_length_scan
         #: every code posted, in order (for diagnostics and tests)
         self.posted = 0
+        #: inside refused input: drop everything up to the next suffix key
+        self.refusing = False
+
+    def _refuse(self) -> None:
+        self.take()
+        if not self.refusing:
+            self.refusing = True
+            self.post_message(self.Refused(self, f"too long for a code (more than {self.max_length_scan} "
+                                                 f"characters): thrown away, scan again"))
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         if key in self.suffixes or key == GS_KEY:
@@ -130,10 +163,17 @@ class ScanField(Input):
             # submit, tab -> focus next): the scan is complete NOW.
             event.stop()
             event.prevent_default()
+            if self.refusing:   # the end of input that was too long: it submits nothing
+                self.refusing = False
+                self.take()
+                return
             code = clean_code(self.take())
             if code:
                 self.posted += 1
-                self.post_message(self.Scanned(self, code))
+                if self.on_scan is not None:
+                    self.on_scan(code)
+                else:
+                    self.post_message(self.Scanned(self, code))
             return
         if key == "ctrl+j":  # LF not configured as a suffix: never part of a code
             event.stop()
@@ -145,15 +185,23 @@ class ScanField(Input):
             if self.value:  # a leading GS (FNC1) is dropped
                 self.insert_text_at_cursor(GS_SHOWN)
             return
+        if event.is_printable and (self.refusing or len(self.value) >= self.max_length_scan):
+            event.stop()
+            event.prevent_default()
+            self._refuse()
+            return
         # printable keys: Input's handler inserts them (inherited dispatch)
 
     def _on_paste(self, event: events.Paste) -> None:
         # Input already keeps only the first line; say so explicitly here.
         lines = (event.text or "").splitlines()
-        if lines and lines[0]:
-            self.insert_text_at_cursor(lines[0].replace(GS, GS_SHOWN))
         event.stop()
         event.prevent_default()
+        if lines and lines[0]:
+            if self.refusing or len(self.value) + len(lines[0]) > self.max_length_scan:
+                self._refuse()
+                return
+            self.insert_text_at_cursor(lines[0].replace(GS, GS_SHOWN))
 
 
 # --------------------------------------------------------------- serial ---
@@ -166,6 +214,11 @@ class Job:
     kind: str
     data: dict = field(default_factory=dict)
     seq: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+    #: the owner showed the outcome itself (:meth:`SerialRunner.wait`): its Done is ignored
+    handled: bool = False
 
 
 class SerialRunner:
@@ -212,6 +265,15 @@ class SerialRunner:
         if job is not None and self._kinds.get(job.kind):
             self._kinds[job.kind] -= 1
 
+    def wait(self, job: Job, timeout: float) -> bool:
+        """UI thread: wait up to ``timeout`` seconds for ``job`` (submitted with
+        nothing ahead of it). True when it is done: the caller shows its outcome
+        now (``job.result`` / ``job.error``) and its Done message is ignored."""
+        if job.done.wait(timeout):
+            job.handled = True
+            return True
+        return False
+
     def pending_kind(self, kind: str) -> int:
         return self._kinds.get(kind, 0)
 
@@ -240,11 +302,13 @@ class SerialRunner:
                 if job is self._STOP:
                     return
                 try:
-                    result = job.fn()
+                    job.result = job.fn()
                 except BaseException as e:  # noqa: BLE001 - reported to the owner, never raised
-                    self.owner.post_message(self.Done(job, None, e))
-                else:
-                    self.owner.post_message(self.Done(job, result, None))
+                    job.error = e
+                # Done is queued before the UI thread (maybe waiting in wait()) wakes:
+                # posting it afterwards would contend with the frame that UI thread draws
+                self.owner.post_message(self.Done(job, job.result, job.error))
+                job.done.set()
         finally:
             if self._on_thread_exit is not None:
                 try:
@@ -253,25 +317,9 @@ class SerialRunner:
                     pass
 
 
-def error_text(e: BaseException) -> str:
-    """A one-line message for the cashier; never a traceback."""
-    from station.errors import StationError
-    if isinstance(e, StationError):
-        return str(e)
-    try:
-        import peewee
-        if isinstance(e, peewee.DatabaseError):
-            s = str(e).strip()
-            return "database error: " + (s.splitlines()[0] if s else e.__class__.__name__)
-    except Exception:  # pragma: no cover
-        pass
-    s = str(e).strip()
-    return f"{e.__class__.__name__}: {s.splitlines()[0]}" if s else e.__class__.__name__
-
-
 # -------------------------------------------------------------- dialogs ---
 
-class PromptDialog(ModalScreen):
+class PromptDialog(StationModal):
     """Ask for one line of text. Dismisses with the text or None (Escape).
     ``check(text)`` may raise an error: its message is shown and the dialog stays."""
 
@@ -288,6 +336,9 @@ class PromptDialog(ModalScreen):
                  check: Callable[[str], Any] | None = None) -> None:
         super().__init__()
         self._title, self._label, self._value, self._check = title, label, value, check
+
+    def help_name(self) -> str:
+        return self._title
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -316,7 +367,7 @@ class PromptDialog(ModalScreen):
         self.dismiss(None)
 
 
-class PickDialog(ModalScreen):
+class PickDialog(StationModal):
     """Pick one of a few options (arrows + Enter). Dismisses with the option id or None."""
 
     DEFAULT_CSS = """
@@ -331,6 +382,9 @@ class PickDialog(ModalScreen):
     def __init__(self, title: str, options: list[tuple[str, str]], empty: str = "nothing to choose") -> None:
         super().__init__()
         self._title, self._options, self._empty = title, options, empty
+
+    def help_name(self) -> str:
+        return self._title
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -372,6 +426,13 @@ class KeyFooter(Footer):
         self._rows = rows
 
     def compose(self) -> ComposeResult:
+        # Textual 8.2.8: each FooterKey data-binds ``compact`` and so adds a watcher
+        # on this footer that is only dropped when ``compact`` changes, which it
+        # never does: every recompose (each screen pushed or popped) would keep
+        # the old keys alive. The watchers of keys no longer attached go here.
+        watchers = getattr(self, "__watchers", {})
+        for name, entries in watchers.items():
+            entries[:] = [(node, cb) for node, cb in entries if getattr(node, "is_attached", True)]
         items = list(super().compose())
         yield from items
         self.styles.grid_size_columns = max(1, -(-len(items) // self._rows))
