@@ -145,3 +145,27 @@ def people(ctx):
         "treasurer": add_user(ctx, "theo", "treasurer", "4444"),
         "admin": add_user(ctx, "ada", "admin", "5555"),
     }
+
+
+def cli_stdin(monkeypatch, *lines, times: int = 1):
+    """What the next ``station`` command(s) read on standard input, as a script
+    gives it: who signs in (name, PIN, TOTP code where asked), then the
+    command's own answers. ``times``: the same lines for that many commands."""
+    import io
+    import sys
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{line}\n" for line in lines) * times))
+
+
+def seed_for(name: str, fixed: int) -> int:
+    """The seed of a randomized test, printed (shown with the test's output when it
+    fails): ``$name`` when set (to replay a run), the fixed one under CI=true (CI
+    runs fixed seeds), else a fresh one."""
+    import random
+    if os.environ.get(name):
+        seed = int(os.environ[name])
+    elif os.environ.get("CI") == "true":
+        seed = fixed
+    else:
+        seed = random.SystemRandom().randrange(1, 2 ** 31)
+    print(f"\nseed: {name}={seed}  (replay with {name}={seed})")
+    return seed

@@ -1,4 +1,4 @@
-"""Child process for tests/test_crash_restart.py (engineer E).
+"""Child process for tests/test_crash_restart.py.
 
 Runs the REAL station app (screens.app.StationApp, logged in, the sale area:
 SaleScreen -> TenderScreen) with ``App.run()`` on a pseudo-terminal that the parent test types into, on the real
@@ -70,7 +70,7 @@ def main() -> None:
     tender.begin_tender, tender.complete_sale = begin_tender, complete_sale
 
     from tests.sale_ui_support import make_app
-    make_app(ctx, user).run()   # engineer A's StationApp, logged in, sale area
+    make_app(ctx, user).run()   # the StationApp, logged in, sale area
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Helpers for the sale/tender screen tests (engineer E): a real store with a few
-products, a host app, scanner bursts as raw key events typed from a thread."""
+"""Helpers for the sale/tender screen tests: a real store with a few
+products, the app logged in on the sale screen, scanner bursts as raw key events typed from a thread."""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +7,7 @@ import threading
 import time
 
 from textual import events
-from textual.app import App
+
 
 # (sku, barcode, name, price, vat %, unit)
 PRODUCTS = [
@@ -22,7 +22,7 @@ PENCIL, COLA, CHOC, ERASER = "4006381333931", "5449000000996", "4000417025005", 
 
 
 def catalog_record(rec: dict):
-    """A record for engineer A's ``catalog.import_records`` (texts in COLUMNS order)."""
+    """A record for ``catalog.import_records`` (texts in COLUMNS order)."""
     from station import catalog
     return tuple(rec.get(c, "") for c in catalog.COLUMNS)
 
@@ -43,35 +43,13 @@ def open_drawer(ctx, user, float_amount: int = 10000):
                                else {10000: 1}, kick=False)
 
 
-class HostApp(App):
-    """A minimal host until/unless engineer A's StationApp is used: ctx + user,
-    opens the sale screen."""
-
-    def __init__(self, ctx, user, screen_factory=None):
-        super().__init__()
-        self.ctx = ctx
-        self.user = user
-        self._factory = screen_factory
-
-    def on_mount(self) -> None:
-        if self._factory is None:
-            from screens.sale import SaleScreen
-            self.push_screen(SaleScreen())
-        else:
-            self.push_screen(self._factory())
-
-
 def make_app(ctx, user):
-    """Engineer A's StationApp (``app.user`` logged in, the "sale" area opened
-    through ``open_area``) when it is there, else the minimal HostApp. Tests wait
-    for the sale screen with :func:`sale_screen`."""
-    try:
-        from screens.app import StationApp
-    except ImportError:
-        return HostApp(ctx, user)
-
+    """The StationApp with ``user`` logged in and the "sale" area opened through
+    ``open_area``. Tests wait for the sale screen with :func:`sale_screen`."""
     import screens.app as app_module
     from pathlib import Path
+
+    from screens.app import StationApp
 
     class StationHost(StationApp):
         CSS_PATH = str(Path(app_module.__file__).parent / StationApp.CSS_PATH)
@@ -115,7 +93,7 @@ def type_burst(app, codes, *, suffix: str = "enter", char_delay: float = 0.002) 
     return t
 
 
-async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition"):
+async def wait_for(pilot, cond, timeout: float = 120.0, what: str = "condition"):
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:

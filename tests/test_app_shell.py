@@ -59,7 +59,7 @@ async def test_login_then_home_shows_who_where_and_keys(shop):
         assert isinstance(app.screen, LoginScreen)
         assert app.screen.query_one("#login-pin", Input).password is True
         await type_login(pilot, "mia", "3333")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         assert app.user.name == "mia"
         await pilot.pause(0.3)   # let the home screen finish mounting before the app closes
         text = " ".join(str(w.render()) for w in app.screen.query(Static))
@@ -75,7 +75,7 @@ async def test_login_then_home_shows_who_where_and_keys(shop):
         assert ("F2", "Sale", "home_sale") in rows and ("F9", "Logout", "home_logout") in rows
         assert ("F10", "Quit", "home_quit") in rows and ("F1", "Help", "app_help") in rows
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         # logout from the keyboard: back to the login, nobody logged in
         await pilot.press("f9")
         await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
@@ -91,7 +91,7 @@ async def test_cashier_sees_only_her_areas(shop):
     async with app.run_test(size=SIZE) as pilot:
         from screens.home import HomeScreen
         await type_login(pilot, "carla", "1111")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         keys = {b.binding.key for b in app.screen.active_bindings.values()}
         assert "f2" in keys and "f3" in keys
         assert "f4" not in keys and "f5" not in keys      # all drawers, manager: not for a cashier
@@ -106,7 +106,7 @@ async def test_treasurer_has_no_sale(shop):
     async with app.run_test(size=SIZE) as pilot:
         from screens.home import HomeScreen
         await type_login(pilot, "theo", "4444")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         keys = {b.binding.key for b in app.screen.active_bindings.values()}
         assert "f2" not in keys and "f4" in keys
 
@@ -169,7 +169,7 @@ async def test_missing_area_module_is_a_notification(shop, monkeypatch):
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         from screens.home import HomeScreen
         await type_login(pilot, "mia", "3333")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         assert app.open_area("ghost") is False
         assert app.open_area("nowhere") is False
         await pilot.pause()
@@ -206,7 +206,7 @@ async def test_keymap_from_config_remaps_bindings(sqlite_url, station_home):
         from screens.home import HomeScreen
         from screens.login import LoginScreen
         await type_login(pilot, "mia", "3333")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         await pilot.press("f9")                                   # no longer logout
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
@@ -214,7 +214,7 @@ async def test_keymap_from_config_remaps_bindings(sqlite_url, station_home):
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert ("F7", "Logout", "home_logout") in app.screen.rows
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
     ctx.db.close()
@@ -246,11 +246,11 @@ async def test_open_area_pushes_the_screen_and_escape_comes_home(shop, monkeypat
     async with app.run_test(size=SIZE) as pilot:
         from screens.home import HomeScreen
         await type_login(pilot, "carla", "1111")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         assert app.open_area("probe") is True
         await wait_for(pilot, lambda: isinstance(app.screen, Probe))
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
 
 
 async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop):
@@ -275,6 +275,6 @@ async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop)
         t.start()
         while t.is_alive():
             await pilot.pause(0.01)
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         assert app.user.name == "mia"
         await pilot.pause(0.3)   # let the home screen finish mounting before the app closes

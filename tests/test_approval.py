@@ -4,6 +4,7 @@ wrong PIN, same person, cancel), on a tiny host App (not the real shell) with
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pyotp
 import pytest
@@ -17,6 +18,9 @@ from station.errors import NeedsApproval, PermissionDenied
 from tests.conftest import add_user
 
 SECRET = totp_enrol.DEMO_SECRET
+#: the TOTP clock of these tests: the middle of a time step, frozen, so a test that
+#: runs long on a loaded machine never crosses into the next code
+T0 = (int(time.time()) // 30) * 30 + 15.0
 
 
 class Host(App):
@@ -34,7 +38,8 @@ class Host(App):
 
 
 @pytest.fixture
-def store(sqlite_ctx):
+def store(sqlite_ctx, monkeypatch):
+    monkeypatch.setattr(authority, "time", SimpleNamespace(time=lambda: T0))
     ctx = sqlite_ctx
     carla = add_user(ctx, "carla", "cashier", "1111")
     add_user(ctx, "mia", "manager", "3333")
@@ -44,7 +49,7 @@ def store(sqlite_ctx):
 
 
 def code_now(offset_steps: int = 0) -> str:
-    return pyotp.TOTP(SECRET).at(time.time() + 30 * offset_steps)
+    return pyotp.TOTP(SECRET).at(T0 + 30 * offset_steps)
 
 
 async def type_into(pilot, selector: str, text: str) -> None:

@@ -9,7 +9,8 @@ import logging
 
 import pytest
 
-from data.models import Barcode, Journal, Product, SearchWord
+from data import db as dbmod
+from data.models import Barcode, Journal, Product
 from station import catalog
 from station.errors import InvalidInput
 from tests.conftest import make_config
@@ -370,23 +371,56 @@ def test_lookup_is_one_indexed_query(shop, backend):
 
 
 def test_search_queries_never_scan_a_table(shop, backend):
+    """Every step is an index: a b-tree range, a primary key, or the full-text
+    index (FTS5 reports its index lookups as a virtual table 'SCAN ... INDEX')."""
     if backend == "postgres":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL uses varchar_pattern_ops indexes (bench)")
-    for text in ("milk", "mil 3.5", "whole milk fresh", "P4", "96385074"):
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL uses varchar_pattern_ops and GIN indexes (bench)")
+    for text in ("milk", "mil 3.5", "whole milk fresh", "P4", "96385074", "choc 100 g"):
         for sql, plan in _plans(shop, lambda: catalog.search(text)):
-            assert not [step for step in plan if step.startswith("SCAN")], (text, sql, plan)
+            scans = [step for step in plan if step.startswith("SCAN") and "VIRTUAL TABLE INDEX" not in step]
+            assert not scans, (text, sql, plan)
 
 
-def test_search_words_skip_the_first_word(shop):
+def _word_hits(words: str) -> list[int]:
+    return sorted(p.id for p in catalog._word_matches(words.split(), [], True, 100))
+
+
+def test_the_full_text_index_follows_every_change(shop, tmp_path):
+    """New, renamed and imported products are found by any word of their name,
+    a renamed product no longer by its old words."""
     p1 = catalog.get_by_sku("P1")
-    words = {w.word for w in SearchWord.select().where(SearchWord.product == p1.id)}
-    assert words == {"milk"}     # "fresh" is served by the name_key index; "1", "5", "l" are not indexed
+    assert p1.id in _word_hits("fresh") and p1.id in _word_hits("milk")
+    with dbmod.write():
+        Product.update(name="Farm Butter", name_key="farm butter").where(Product.id == p1.id).execute()
+        q = Product.create(sku="P9", name="Sparkling Water", name_key="sparkling water", price=50, vat_rate=700)
+    assert p1.id not in _word_hits("fresh") and _word_hits("butter") == [p1.id]
+    assert _word_hits("spark wat") == [q.id]
+    catalog.import_csv(shop, write(tmp_path, rows_csv("P10,,Still Water 1 l,0.40,7,x",
+                                                      "P9,,Sparkling Water Big,0.60,7,x"), "w.csv"))
+    assert _word_hits("water") == sorted([q.id, catalog.get_by_sku("P10").id])
+    assert _word_hits("big") == [q.id]
 
 
-def test_big_fresh_import_with_a_reader_process_gives_the_same_result(tmp_path, station_home, monkeypatch):
-    """Big files into an empty SQLite catalog are read and checked in a second
-    process; the result (rows, bad rows, ids, search words, journal) is the same
-    as in one process, and a bad file still changes nothing."""
+@pytest.fixture
+def fresh_urls(backend, tmp_path):
+    """Three fresh, empty stores of the backend."""
+    from tests.conftest import create_pg_database, drop_pg_database
+    if backend == "sqlite":
+        yield [f"sqlite:///{tmp_path / f'{n}.db'}" for n in ("one", "two", "strict")]
+        return
+    urls = [create_pg_database() for _ in range(3)]
+    try:
+        yield urls
+    finally:
+        for u in urls:
+            drop_pg_database(u)
+
+
+def test_big_fresh_import_with_a_reader_process_gives_the_same_result(tmp_path, station_home, monkeypatch,
+                                                                      fresh_urls):
+    """Big files into an empty catalog are read and checked in a second process;
+    the result (rows, bad rows, ids, search index, journal) is the same as in one
+    process, and a bad file still changes nothing."""
     from station.context import open_station
     monkeypatch.setattr(catalog, "CHUNK", 7)
     body = "".join(f"S{i},{catalog.with_check_digit(f'40{i:010d}')},Item {i} Fresh,1.{i % 100:02d},19,x\n"
@@ -399,24 +433,25 @@ def test_big_fresh_import_with_a_reader_process_gives_the_same_result(tmp_path, 
     results = []
     for parallel in (False, True):
         monkeypatch.setattr(catalog, "PARALLEL_BYTES", 0 if parallel else 10 ** 12)
-        url = f"sqlite:///{tmp_path / f'p{parallel}.db'}"
-        ctx = open_station(make_config(station_home, url), upgrade=True)
+        ctx = open_station(make_config(station_home, fresh_urls[int(parallel)]), upgrade=True)
         seen = []
         rep = catalog.import_csv(ctx, p, progress=lambda d, t: seen.append(d))
         export = io.StringIO()
         catalog.export_csv(ctx, export)
-        words = sorted((w.word, w.product_id) for w in SearchWord.select())
+        words = [_word_hits(w) for w in ("item", "fresh", "it 5")]
         ids = sorted((x.id, x.sku) for x in Product.select())
         ev = json.loads(Journal.select().where(Journal.kind == "catalog.imported").get().data)
         results.append(((rep.rows, rep.products_added, rep.barcodes_added),
                         [(e.line, e.reason) for e in rep.errors], export.getvalue(), words, ids, ev))
         assert seen and seen[-1] == p.stat().st_size
+        with dbmod.write():     # the next id follows the imported ones
+            assert Product.create(sku="N1", name="Next", name_key="next", price=1, vat_rate=0).id == ids[-1][0] + 1
         ctx.db.close()
     assert results[0] == results[1]
     assert [line for line, _r in results[1][1]] == [62, 63, 65]
     # strict and a non-UTF-8 tail: nothing is written through the reader process either
     monkeypatch.setattr(catalog, "PARALLEL_BYTES", 0)
-    ctx = open_station(make_config(station_home, f"sqlite:///{tmp_path / 'strict.db'}"), upgrade=True)
+    ctx = open_station(make_config(station_home, fresh_urls[2]), upgrade=True)
     rep = catalog.import_csv(ctx, p, strict=True)
     assert not rep.committed and len(rep.errors) == 3 and Product.select().count() == 0
     bad = write(tmp_path, (HEADER + body).encode() + "Z1,,Caf\xe9,1.00,19,x\n".encode("latin-1"), "bad.csv")

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from data.migrations import CODE_VERSION
+
 from station.cli import main
+from tests.conftest import cli_stdin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,13 +76,33 @@ def test_bad_url_or_unreachable_database(env, capsys, url, message, command):
     assert "secret" not in err
 
 
+def test_verify_after_the_demo_names_the_demo_store(env, capsys, tmp_path, monkeypatch):
+    """``./dev demo`` then ``station verify`` without --demo: no empty store.db is
+    made; the message says which store it looked for and how to reach the demo."""
+    code, out, err = run(capsys, "demo")
+    assert code == 0
+    code, out, err = run(capsys, "verify")
+    line = one_line(err)
+    assert code == 2 and "there is no store at" in line and "add --demo" in line
+    cli_stdin(monkeypatch, "supervisor", "2222")     # the demo's supervisor signs in to read
+    code, out, err = run(capsys, "--demo", "verify")
+    assert code == 0
+
+
 def test_schema_mismatch_is_the_one_sentence(env, capsys, tmp_path):
+    from data.migrations import CODE_VERSION
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     for command in (["user", "list"], ["catalog", "export"]):
         code, out, err = run(capsys, "--db", url, *command)
-        assert code == 2
-        assert one_line(err) == ("station: the store database has schema version 0 but this station "
-                                 "needs 1: run 'station db upgrade'")
+        assert code == 2                  # no store there: said, and none created by accident
+        assert one_line(err) == (f"station: there is no store at {tmp_path / 'fresh.db'}; "
+                                 "'station db upgrade' creates a new store there")
+        assert not (tmp_path / "fresh.db").exists()
+    import sqlite3
+    sqlite3.connect(tmp_path / "empty.db").close()      # a file without our schema
+    code, out, err = run(capsys, "--db", f"sqlite:///{tmp_path / 'empty.db'}", "user", "list")
+    assert code == 2 and one_line(err) == ("station: the store database has schema version 0 but this "
+                                           f"station needs {CODE_VERSION}: run 'station db upgrade'")
     code, out, err = run(capsys, "--db", url, "db", "version")
     assert code == 1 and "run 'station db upgrade'" in err
     code, out, err = run(capsys, "--db", url, "db", "upgrade")
@@ -87,13 +110,19 @@ def test_schema_mismatch_is_the_one_sentence(env, capsys, tmp_path):
     code, out, err = run(capsys, "--db", url, "db", "upgrade")
     assert code == 0 and "nothing to do" in out
     code, out, err = run(capsys, "--db", url, "db", "version")
-    assert code == 0 and "database schema version: 1" in out
+    assert code == 0 and f"database schema version: {CODE_VERSION}" in out
 
 
 @pytest.fixture
-def store(env, capsys, tmp_path):
+def store(env, capsys, tmp_path, monkeypatch):
+    """A fresh store with its first user (an admin, added without signing in),
+    and every later command signed in as her (no TOTP roles here)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     assert run(capsys, "--db", url, "db", "upgrade")[0] == 0
+    monkeypatch.setenv("STATION_SECURITY_TOTP_ROLES", "")
+    cli_stdin(monkeypatch, "5555")
+    assert run(capsys, "--db", url, "user", "add", "ada", "--role", "admin")[0] == 0
+    cli_stdin(monkeypatch, "ada", "5555", times=20)
     return url
 
 

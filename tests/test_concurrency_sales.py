@@ -47,7 +47,7 @@ def _child_sales(home, url, terminal, cashier, n, start, out):
             cash_kept += r.paid_cash
             results.append(r.receipt_no)
         out.put((terminal, results, cash_kept, None))
-    except BaseException as e:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001
         import traceback
         out.put((terminal, [], 0, traceback.format_exc()))
 

@@ -1,4 +1,4 @@
-from station import auth, journal
+from station import auth
 from station.errors import AuthFailed, LockedOut
 from data.models import Journal
 import pytest

@@ -1,4 +1,4 @@
-"""SIGKILL of a real station process at random moments around the commit (engineer E).
+"""SIGKILL of a real station process at random moments around the commit.
 
 Choice: the child (tests/crash_child.py) runs the REAL app screens with
 ``App.run()`` on a pseudo-terminal; this test types into the terminal what a
@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from data.models import CashMovement, Tender, Ticket
-from tests.conftest import make_config
+from tests.conftest import make_config, seed_for
 from tests.sale_ui_support import CHOC, COLA, ERASER, PENCIL, add_products, open_drawer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +226,7 @@ def test_sigkill_around_the_commit(tmp_path):
     open_drawer(ctx, user)
     report = tmp_path / "report.jsonl"
     report.touch()
-    rng = random.Random(int(os.environ.get("STATION_CRASH_SEED", "0")) or None)
+    rng = random.Random(seed_for("STATION_CRASH_SEED", 20251))
     modes = ["commit", "commit", "commit", "after_commit", "scan", "tender"]
     expect = None
     seen_modes = Counter()

@@ -341,38 +341,38 @@ def test_verify_detects_tampering(ctx, people):
         DrawerSession.update(expected_cash=1).where(DrawerSession.id == s2.id).execute()
         ZReport.update(z_number=5).where(ZReport.session == s.id).execute()
     bad = {r.name: r.problems for r in verify.run(ctx, ["drawer"]) if not r.ok}
-    assert set(bad) == {"drawer.expected_cash", "drawer.closed_unchanged", "drawer.z_gapless"}
+    assert set(bad) == {"drawer.expected_cash", "drawer.closed_unchanged", "drawer.z_gapless",
+                        "drawer.running_totals"}
     assert any("cached expected cash 1" in p for p in bad["drawer.expected_cash"])
 
 
 def test_x_report_counts_tenders_not_change(ctx, people):
-    """Sales per tender method come from Tender.amount (applied), so change is
-    never counted as takings."""
-    from data.models import Tender, Ticket
+    """Sales per tender method are the amounts applied (Tender.amount), so change
+    is never counted as takings; the X report reads the session's running totals."""
+    from station import sale, tender
+    from tests.sale_helpers import BREAD, MILK, make_products
     carla = people["cashier"]
-    s = drawer.open_session(ctx, carla, FLOAT)
-    with ctx.db.atomic():
-        t = Ticket.create(terminal="T1", cashier=carla.id, status="open", receipt_no=41, session=s.id,
-                          total=1870)
-        Tender.create(ticket=t.id, method="cash", amount=1870, tendered=2000, change=130)
-        Ticket.update(status="completed").where(Ticket.id == t.id).execute()
-        drawer.post_cash(ctx, carla, "sale", 2000, ticket_id=t.id)
-        drawer.post_cash(ctx, carla, "change", -130, ticket_id=t.id)
-        t2 = Ticket.create(terminal="T1", cashier=carla.id, status="open", receipt_no=42, session=s.id,
-                           total=999)
-        Tender.create(ticket=t2.id, method="card", amount=999, tendered=999)
-        Ticket.update(status="completed").where(Ticket.id == t2.id).execute()
+    make_products()
+    drawer.open_session(ctx, carla, FLOAT)
+    sale.scan(ctx, carla, MILK)
+    sale.scan(ctx, carla, BREAD)                          # 1.19 + 2.49 = 3.68
+    st = tender.begin_tender(ctx, carla)
+    r1 = tender.complete_sale(ctx, carla, st.idem_key, [tender.Payment("cash", 368, 500)])
+    sale.scan(ctx, carla, BREAD)
+    st = tender.begin_tender(ctx, carla)
+    r2 = tender.complete_sale(ctx, carla, st.idem_key, [tender.Payment("card", 249)])
     x = drawer.x_report(ctx, carla)
-    assert x["sales"] == {"count": 2, "total": 2869, "first_receipt": 41, "last_receipt": 42}
-    assert {t["method"]: t["amount"] for t in x["tenders"]} == {"cash": 1870, "card": 999}
-    assert x["expected"] == 13500 + 1870
+    assert x["sales"] == {"count": 2, "total": 617, "first_receipt": r1.receipt_no, "last_receipt": r2.receipt_no}
+    assert {t["method"]: t["amount"] for t in x["tenders"]} == {"cash": 368, "card": 249}
+    assert x["expected"] == 13500 + 368
     text = "\n".join(reports.lines(x))
     assert "X REPORT" in text and "cash (1)" in text and "Change given (1)" in text
     with pytest.raises(PermissionDenied):
         drawer.x_report(ctx, _other_cashier(ctx))
-    z = drawer.close_session(ctx, carla, {5000: 3, 100: 3, 50: 1, 20: 1})
-    assert z.data["sales"]["first_receipt"] == 41 and z.data["sales"]["last_receipt"] == 42
-    assert z.variance == 0
+    z = drawer.close_session(ctx, carla, {5000: 2, 1000: 3, 100: 8, 50: 1, 10: 1, 5: 1, 2: 1, 1: 1})
+    assert (z.data["sales"]["first_receipt"], z.data["sales"]["last_receipt"]) == (1, 2)
+    assert z.data["tenders"] == x["tenders"] and z.variance == 0
+    assert all(r.ok for r in verify.run(ctx, ["drawer"]))
 
 
 def _other_cashier(ctx):
@@ -416,7 +416,7 @@ def test_failed_kick_is_journalled_and_shown_movement_kept(ctx, people, tmp_path
 
 
 def test_real_sales_in_x_and_z_reports(ctx, people):
-    """Through the sale service (engineer D's tender): a cash sale with change and
+    """Through the sale service (tender): a cash sale with change and
     a card sale. The X report counts takings per tender method (no change), the
     drawer expects float + cash due, and the Z report names the receipt range."""
     from station import sale, tender

@@ -5,7 +5,7 @@ import pytest
 
 from station import drawer
 from station.cli import main
-from tests.conftest import add_user
+from tests.conftest import add_user, cli_stdin
 
 
 @pytest.fixture
@@ -15,6 +15,8 @@ def store(sqlite_ctx, station_home, sqlite_url, monkeypatch):
     monkeypatch.delenv("STATION_CONFIG", raising=False)
     ctx = sqlite_ctx
     carla = add_user(ctx, "carla", "cashier", "1111")
+    add_user(ctx, "sam", "supervisor", "2222")
+    cli_stdin(monkeypatch, "sam", "2222", times=20)
     return ctx, carla
 
 

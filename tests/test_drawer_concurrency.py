@@ -51,7 +51,7 @@ def _opener(home, url, terminal, name, barrier, out, drawer_id="D1"):
 def _run(procs, out, n):
     for p in procs:
         p.start()
-    got = dict(out.get(timeout=120) for _ in range(n))
+    got = dict(out.get(timeout=600) for _ in range(n))
     for p in procs:
         p.join(timeout=30)
     for name, r in got.items():
@@ -197,14 +197,36 @@ def test_postgres_unique_index_decides_an_open_race(db_url, backend, station_hom
     cur = other.cursor()
     cur.execute("INSERT INTO drawer_session (drawer, terminal, cashier_id, status, opened_at, float_amount, "
                 "expected_cash) VALUES ('T1', 'T2', %s, 'open', now(), 0, 0)", (bob.id,))
-    timer = threading.Timer(0.7, other.commit)
-    timer.start()
-    t0 = time.monotonic()
-    with pytest.raises(Conflict, match="drawer T1 is already open for bob"):
-        drawer.open_session(ctx, carla, FLOAT, kick=False)
-    assert time.monotonic() - t0 >= 0.5          # it really waited on the index
-    timer.join()
+    outcome: dict = {}
+
+    def opener():
+        try:
+            drawer.open_session(ctx, carla, FLOAT, kick=False)
+            outcome["opened"] = True
+        except Conflict as e:
+            outcome["conflict"] = str(e)
+        finally:
+            ctx.db.close()
+    th = threading.Thread(target=opener)
+    th.start()
+    # it really waits on the index: its backend is seen waiting for a lock
+    watch = psycopg2.connect(host=p.hostname, port=p.port, user=p.username, dbname=p.path.lstrip("/"))
+    watch.autocommit = True
+    deadline = time.monotonic() + 60                 # generous: only a hung run fails here
+    with watch.cursor() as wc:
+        while True:
+            wc.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")
+            if wc.fetchone()[0] > 0:
+                break
+            assert time.monotonic() < deadline and th.is_alive(), "the second open never waited on the index"
+            time.sleep(0.01)
+    watch.close()
+    other.commit()
+    th.join(60)
+    assert not th.is_alive()
     other.close()
+    assert "conflict" in outcome and "drawer T1 is already open for bob" in outcome["conflict"], outcome
     assert DrawerSession.select().count() == 1
     assert DenominationCount.select().count() == 0
     ctx.db.close()

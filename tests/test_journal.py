@@ -11,8 +11,7 @@ import pytest
 from data.models import Journal, JournalHead
 from station import audit, cli, journal
 from station.checks_journal import check_chain
-from station.errors import InvalidInput, PermissionDenied
-from tests.conftest import add_user
+from station.errors import AuthFailed, InvalidInput, PermissionDenied
 
 N_EACH = int(os.environ.get("STATION_JOURNAL_N", "1000"))
 
@@ -95,7 +94,7 @@ def test_append_rolls_back_with_its_transaction(ctx):
 def events(ctx, people):
     from station import auth
     auth.login(ctx, "carla", "1111")
-    with pytest.raises(Exception):
+    with pytest.raises(AuthFailed):
         auth.login(ctx, "carla", "0000")
     journal.append("sale.void", terminal="T2", user="carla", amount=250, ref="ticket 3", data={"line": 2})
     journal.append("override.approved", terminal="T2", user="mia", amount=250, ref="ticket 3",
@@ -136,9 +135,12 @@ def test_audit_refused_to_cashier(events, people):
 
 
 def test_audit_cli_formats(events, capsys, monkeypatch, station_home):
+    from tests.conftest import cli_stdin
     monkeypatch.setenv("STATION_HOME", str(station_home))
+    cli_stdin(monkeypatch, "sam", "2222", times=4)
     url = events.config.db_url
-    assert cli.main(["--db", url, "audit", "--terminal", "T2"]) == 0
+    # the back office signs in at its own terminal id (its sign-in is journalled there)
+    assert cli.main(["--db", url, "--terminal", "BO", "audit", "--terminal", "T2"]) == 0
     out = capsys.readouterr().out
     assert "sale.void" in out and "2.50" in out and "ticket 3" in out and "2 event(s)" in out
     assert cli.main(["--db", url, "audit", "--kind", "sale.void", "--format", "csv"]) == 0

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("textual", "screens")
 #: no exceptions: the composition root is ``screens.main`` (the console script), which
@@ -22,6 +24,8 @@ def core_modules() -> list[str]:
         for f in sorted((ROOT / pkg).rglob("*.py")):
             rel = f.relative_to(ROOT).with_suffix("")
             parts = list(rel.parts)
+            if parts[-1] == "__main__":
+                continue   # runs the command when imported
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             mods.append(".".join(parts))
@@ -30,7 +34,7 @@ def core_modules() -> list[str]:
 
 def test_core_modules_exist():
     mods = core_modules()
-    for m in ("station.catalog", "station.cli_core", "station.cli", "data.models", "data.db"):
+    for m in ("station.catalog", "station.cli.core", "station.cli", "data.models", "data.db"):
         assert m in mods
 
 
@@ -107,3 +111,89 @@ def test_data_does_not_import_station():
     for f in sorted((ROOT / "data").rglob("*.py")):
         for _line, mod in _imports(ast.parse(f.read_text(encoding="utf-8"))):
             assert mod.split(".")[0] != "station", f"{f.name} imports {mod}"
+
+
+def _imports_of(path: Path, module: str, modules: set[str]) -> set[str]:
+    """Every module of ours that ``module`` imports, at the top or in a function."""
+    import ast
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        else:
+            continue
+        out.update(n for n in names if n in modules and n != module)
+    return out
+
+
+def _import_graph() -> dict[str, set[str]]:
+    files = {}
+    for pkg in ("station", "screens", "data"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            files[".".join(parts)] = path
+    modules = set(files)
+    return {m: _imports_of(p, m, modules) for m, p in files.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_modules_import_each_other():
+    """Not at the top, not hidden in a function, not round a longer loop: the map
+    of station/, screens/ and data/ stays a tree of arrows."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_loop():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_screens_reach_the_database_only_through_station():
+    """No screen imports the model layer: every read and write (and releasing a
+    worker thread's connection) is a station/ function."""
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / "screens").rglob("*.py")}
+    modules = set(files) | {"data", "data.db", "data.models", "data.migrations"}
+    offenders = {m: sorted(n for n in _imports_of(p, m, modules) if n.startswith("data"))
+                 for m, p in files.items()}
+    assert {m: n for m, n in offenders.items() if n} == {}

@@ -6,7 +6,7 @@ import pytest
 
 from data.models import Journal, Ticket, TicketLine
 from station import authority, sale
-from station.errors import Conflict, InvalidInput, NeedsApproval, NotFound
+from station.errors import Conflict, InvalidInput, NeedsApproval, NotFound, PermissionDenied
 from tests.sale_helpers import BREAD, MILK, WINE, ean13, make_products
 
 
@@ -32,6 +32,18 @@ def test_first_scan_creates_ticket_and_merges(ctx, people, shop):
     assert v.item_count == 5 and v.total == 238 + 747
     again = sale.current_ticket(ctx, c)
     assert again == v
+
+
+def test_a_line_keeps_the_cost_it_was_sold_at(ctx, people, shop):
+    from data.models import Product
+    from station.catalog import item_by_code
+    Product.update(cost=95).where(Product.id == item_by_code(MILK).id).execute()
+    c = people["cashier"]
+    first = sale.scan(ctx, c, MILK).lines[0].id
+    Product.update(cost=120).where(Product.id == item_by_code(MILK).id).execute()
+    sale.scan(ctx, c, BREAD)
+    assert TicketLine.get_by_id(first).cost == 95
+    assert [ln.cost for ln in TicketLine.select().order_by(TicketLine.id)] == [95, 0]
 
 
 def test_no_merge_when_configured_off(ctx, people, shop):
@@ -151,11 +163,11 @@ def test_price_override_needs_approval_for_cashier(ctx, people, shop):
         sale.override_price(ctx, c, lid, 500)
     assert sale.current_ticket(ctx, c).lines[0].unit_price == 899
     a = _approve(ctx, c, people["manager"], "3333", e.value)
-    with pytest.raises(Exception):   # approval for 5.00 does not cover 4.00
+    with pytest.raises(PermissionDenied, match="different amount"):   # approval for 5.00 does not cover 4.00
         sale.override_price(ctx, c, lid, 400, approval=a)
     v = sale.override_price(ctx, c, lid, 500, approval=a)
     assert v.lines[0].unit_price == 500 and v.lines[0].price_override and v.total == 500
-    with pytest.raises(Exception):   # used once
+    with pytest.raises(PermissionDenied, match="already used"):
         sale.override_price(ctx, c, lid, 500, approval=a)
     j = Journal.select().where(Journal.kind == "sale.price_override").get()
     assert '"old_price":899' in j.data

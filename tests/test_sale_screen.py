@@ -1,11 +1,11 @@
-"""Sale screen through the Textual pilot on a real SQLite store (engineer E)."""
+"""Sale screen through the Textual pilot on a real SQLite store."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable
 
 from data.models import Ticket, TicketLine
 from screens.sale import SaleScreen
+from screens.ticket_lines import TicketLines
 from screens.widgets import ScanField
 from tests.sale_ui_support import (
     CHOC, COLA, PENCIL, add_products, make_app, sale_screen, type_burst, wait_for,
@@ -26,8 +26,8 @@ async def settle(pilot, screen, timeout=10):
 
 
 def table_rows(screen):
-    t = screen.query_one("#sale-lines", DataTable)
-    return [[str(c) for c in t.get_row(k)] for k in t.rows]
+    t = screen.query_one("#sale-lines", TicketLines)
+    return [t.get_row_at(i) for i in range(t.row_count)]
 
 
 async def scan(pilot, screen, code):

@@ -1,4 +1,4 @@
-"""Scanner bursts as raw key events (engineer E).
+"""Scanner bursts as raw key events.
 
 A scanner types 8-20 characters and a suffix in a few ms. Keys are posted as
 ``events.Key`` messages from a thread, 2 ms per character, back to back (pilot.press
@@ -6,14 +6,14 @@ waits for idle after each key and cannot imitate a scanner)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from textual import events, on
 from textual.app import App
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from data.models import TicketLine
+from screens.ticket_lines import TicketLines
 from screens.widgets import GS, GS_SHOWN, ScanField
 from tests.sale_ui_support import add_products, catalog_record, make_app, sale_screen, type_burst, wait_for
 
@@ -52,7 +52,7 @@ async def test_scan_burst_each_suffix_in_order(suffix):
         t = type_burst(app, codes, suffix=suffix, char_delay=0.002)
         while t.is_alive():
             await asyncio.sleep(0.05)
-        await wait_for(pilot, lambda: len(app.got) >= len(codes), 10, "all scans")
+        await wait_for(pilot, lambda: len(app.got) >= len(codes), 120, "all scans")
         assert app.got == codes
         assert app.focused is app.query_one("#scan")       # Tab as suffix never moves focus
         assert app.query_one("#scan", ScanField).value == ""
@@ -164,46 +164,42 @@ async def test_200_scans_burst_land_as_200_lines_in_order(big_store):
         await wait_for(pilot, lambda: s.runner.pending == 0 and s.view is not None
                        and len(s.view.lines) == 200, 30, "200 lines")
         assert [ln.code for ln in s.view.lines] == codes
-        table = s.query_one("#sale-lines", DataTable)
+        table = s.query_one("#sale-lines", TicketLines)
         assert table.row_count == 200
         assert [str(table.get_row_at(i)[1]) for i in (0, 199)] == ["Burst item 000", "Burst item 199"]
         assert s.misses == []
     assert db_codes() == codes
 
 
-async def test_burst_of_20_while_each_lookup_takes_300ms(big_store, monkeypatch):
-    """A slow database: every lookup sleeps 300 ms. None lost, none reordered, and
-    the UI keeps running (a 50 ms timer never stalls) and shows that it waits."""
+async def test_burst_of_20_while_the_lookups_are_stuck(big_store, monkeypatch):
+    """A slow database: every lookup waits at a gate the test holds shut. The
+    whole burst still reaches the screen (the UI is not blocked by the lookups:
+    all 20 scans are queued and it says it is waiting), none is lost or
+    reordered once the gate opens."""
+    import threading
     from station import sale
     ctx, user = big_store
     real = sale._lookup_barcode
+    gate = threading.Event()
 
-    def slow(code):
-        time.sleep(0.3)
+    def stuck(code):
+        assert gate.wait(60), "the test never opened the gate"
         return real(code)
-    monkeypatch.setattr(sale, "_lookup_barcode", slow)
+    monkeypatch.setattr(sale, "_lookup_barcode", stuck)
     codes = [ean(i) for i in (5, 3, 9, 3, 1, 0, 199, 42, 42, 42, 7, 8, 100, 101, 5, 6, 150, 2, 77, 3)]
     app = make_app(ctx, user)
     async with app.run_test(size=(80, 24)) as pilot:
         s = await sale_screen(pilot)
-        ticks: list[float] = []
-        timer = app.set_interval(0.05, lambda: ticks.append(time.monotonic()))
-        busy_seen: list[str] = []
         t = type_burst(app, codes, suffix="tab", char_delay=0.002)
         while t.is_alive():
             await asyncio.sleep(0.05)
-        await pilot.pause()
-        busy_seen.append(str(s.query_one("#sale-busy").render()))
-        await wait_for(pilot, lambda: s.runner.pending == 0, 30, "20 slow scans")
-        timer.stop()
-        assert any("looking up" in b and "scans" in b for b in busy_seen), busy_seen
+        # the first lookup is stuck in the worker; the UI took every key meanwhile
+        await wait_for(pilot, lambda: s.runner.pending == 20, 120, "20 scans queued")
+        busy = str(s.query_one("#sale-busy").render())
+        assert "looking up 20 scans" in busy, busy
+        gate.set()
+        await wait_for(pilot, lambda: s.runner.pending == 0, 120, "20 scans looked up")
         assert str(s.query_one("#sale-busy").render()) == ""
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        # a UI blocked by the lookups would stall ~300 ms at every scan (20 times
-        # in ~6 s: nearly every tick late); allow the hiccups of a loaded machine
-        assert len(gaps) > 40, len(gaps)
-        late = sum(g > 0.25 for g in gaps)
-        assert late <= len(gaps) // 5 and sorted(gaps)[len(gaps) // 2] < 0.15, (late, sorted(gaps)[-5:])
         assert s.misses == []
     # merge_lines on: a repeated code adds to its line; the order of first appearance
     # and every count are kept

@@ -133,7 +133,7 @@ def test_transient_error_is_retried_inside(ctx, shop, monkeypatch):
     c = shop
     sale.scan(ctx, c, MILK)
     st = tender.begin_tender(ctx, c)
-    real = drawer.post_cash
+    real = drawer.lock_open_session
     calls = {"n": 0}
 
     def flaky(*a, **kw):
@@ -141,7 +141,7 @@ def test_transient_error_is_retried_inside(ctx, shop, monkeypatch):
             calls["n"] += 1
             raise peewee.OperationalError("injected: database is locked")
         return real(*a, **kw)
-    monkeypatch.setattr(drawer, "post_cash", flaky)
+    monkeypatch.setattr(drawer, "lock_open_session", flaky)
     r = tender.complete_sale(ctx, c, st.idem_key, [Payment("cash", 119)])
     assert calls["n"] == 1 and r.receipt_no == 1
     assert Tender.select().count() == 1

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from data.models import CashMovement, Tender, Ticket
 from station import sale, tender, verify
+from tests.conftest import seed_for
 from tests.sale_helpers import make_products, open_drawer
 
 RUNS = int(os.environ.get("STATION_KILL_RUNS", "10"))
@@ -39,7 +40,7 @@ def test_kill_around_commit(ctx, people, db_url, station_home, tmp_path):
     make_products()
     c = people["cashier"]
     open_drawer(ctx, c)
-    rnd = random.Random(int(os.environ.get("STATION_KILL_SEED", "5")))
+    rnd = random.Random(seed_for("STATION_KILL_SEED", 5))
     done_keys: set[str] = set()
     kills_after_tender = 0
     committed_unseen = 0

@@ -366,6 +366,8 @@ def test_cli_enrol_with_secret_out_and_stdin(store, tmp_path):
     ctx, _ = store
     out_file = tmp_path / "secret.txt"
     p = _cli(ctx, "user", "totp", "ada", "--secret-out", str(out_file))
+    p.stdin.write("ada\n5555\n")   # who signs in: ada enrols her own first TOTP (PIN only)
+    p.stdin.flush()
     deadline = time.time() + 30
     while not (out_file.exists() and out_file.read_text().strip()) and time.time() < deadline:
         time.sleep(0.05)
@@ -380,7 +382,7 @@ def test_cli_enrol_with_secret_out_and_stdin(store, tmp_path):
 def test_cli_enrol_wrong_code_saves_nothing(store):
     ctx, _ = store
     p = _cli(ctx, "user", "totp", "ada", "--secret", SECRET, "--code", "000000", "--quiet")
-    stdout, stderr = p.communicate(timeout=30)
+    stdout, stderr = p.communicate("ada\n5555\n", timeout=30)
     if T.now() == "000000":  # one chance in a million
         pytest.skip("the real code happened to be 000000")
     assert p.returncode == 2 and stderr.count("\n") == 1 and "nothing was saved" in stderr

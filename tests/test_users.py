@@ -21,14 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def station(args, *, home, db_url, stdin="", timeout=60):
-    env = dict(os.environ, STATION_HOME=str(home), PYTHONPATH=str(ROOT),
+    """``station ARGS`` as a script runs it: signed in as ada (admin; no TOTP roles
+    in this store) on the first lines of stdin, then the command's own answers."""
+    env = dict(os.environ, STATION_HOME=str(home), PYTHONPATH=str(ROOT), STATION_SECURITY_TOTP_ROLES="",
                STATION_SECURITY_SCRYPT_N=str(2 ** 10), STATION_DB=db_url)
-    return subprocess.run([sys.executable, "-m", "station.cli", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "station.cli", *args], input="ada\n5555\n" + stdin,
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
 
 @pytest.mark.slow
 def test_user_commands(ctx, station_home, db_url):
+    add_user(ctx, "ada", "admin", "5555")
     r = station(["user", "add", "nina", "--role", "cashier", "--full-name", "Nina N"], home=station_home,
                 db_url=db_url, stdin="482916\n")
     assert r.returncode == 0, r.stderr
@@ -41,7 +44,7 @@ def test_user_commands(ctx, station_home, db_url):
     # bad PIN, bad role, duplicate, no PIN on stdin: one line each, nothing changed
     for args, stdin, msg in [
         (["user", "add", "otto", "--role", "cashier"], "12\n", "a PIN is 4 to 8 digits"),
-        (["user", "add", "otto", "--role", "cashier"], "", "no PIN given"),
+        (["user", "add", "otto", "--role", "cashier"], "", "no new PIN on standard input"),
         (["user", "add", "otto", "--role", "chef"], "1234\n", "unknown role 'chef'"),
         (["user", "add", "nina", "--role", "cashier"], "1234\n", "user nina already exists"),
         (["user", "disable", "nobody"], "", "no user named nobody"),
