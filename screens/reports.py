@@ -16,6 +16,7 @@ report the last key asked for is shown, whichever answer comes first.
 """
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
@@ -267,10 +268,12 @@ class ReportsScreen(StationScreen):
                    f"{cell(ctx, max(values), r.series_kind)} (numbers in the table)") if any(values) else "")
         t = self.query_one(DataTable)
         t.clear(columns=True)
-        for c in r.columns:
-            t.add_column(c.label, key=c.key)
-        for i, row in enumerate(r.rows):
-            t.add_row(*[cell(ctx, row.get(c.key), c.kind) for c in r.columns], key=str(i))
+        rows = [[cell(ctx, row.get(c.key), c.kind) for c in r.columns] for row in r.rows]
+        # widths set here, from the texts: DataTable measures added rows only when it next idles
+        for j, c in enumerate(r.columns):
+            t.add_column(c.label, key=c.key, width=max([cell_len(c.label), *(cell_len(texts[j]) for texts in rows)]))
+        for i, texts in enumerate(rows):
+            t.add_row(*texts, key=str(i))
         self.shown = asked
         n = len(r.rows)
         what = r.note if r.note and r.figures else f"{n} row{'s' if n != 1 else ''}"
