@@ -2,7 +2,10 @@
 
 ``backend`` / ``db_url`` / ``ctx`` are parametrized over sqlite and postgres.
 PostgreSQL: STATION_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres)
-is the admin URL; each test gets a fresh database that is dropped afterwards.
+is the admin URL; each test gets a fresh database that is dropped afterwards,
+copied from a template this worker migrated once (``CREATE DATABASE ... TEMPLATE``:
+a store exactly as ``migrations.upgrade`` leaves a new database, without its key
+yet); a test marked ``blank_database`` gets an empty one.
 Without a reachable server the postgres cases skip with the reason — except
 under CI=true, where they fail.
 """
@@ -44,7 +47,7 @@ def _admin_conn():
     return c, p
 
 
-def create_pg_database() -> str:
+def create_pg_database(template: str | None = None) -> str:
     reason = pg_reachable()
     if reason:
         if os.environ.get("CI") == "true":
@@ -53,9 +56,34 @@ def create_pg_database() -> str:
     name = "station_t_" + uuid.uuid4().hex[:12]
     c, p = _admin_conn()
     with c.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     c.close()
     return f"postgresql://{p.username or 'postgres'}@{p.hostname}:{p.port or 5432}/{name}"
+
+
+def migrated_template() -> str:
+    """This worker's migrated template database (made at first use, dropped at the end)."""
+    if "template" not in _pg_state:
+        from data import db as dbmod
+        from data import migrations
+        url = create_pg_database()
+        db = dbmod.open_database(url, bind=False)
+        before = dbmod.proxy.obj
+        dbmod.proxy.initialize(db)
+        try:
+            migrations.upgrade(db)
+        finally:
+            dbmod.proxy.initialize(before)
+            db.close()
+        _pg_state["template"] = url.rsplit("/", 1)[1]
+    return _pg_state["template"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pg_template():
+    yield
+    if "template" in _pg_state:
+        drop_pg_database("/" + _pg_state.pop("template"))
 
 
 def drop_pg_database(url: str) -> None:
@@ -72,11 +100,12 @@ def backend(request):
 
 
 @pytest.fixture
-def db_url(backend, tmp_path):
+def db_url(backend, tmp_path, request):
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
-        url = create_pg_database()
+        blank = request.node.get_closest_marker("blank_database") is not None
+        url = create_pg_database(None if blank else migrated_template())
         try:
             yield url
         finally:

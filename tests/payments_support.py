@@ -86,4 +86,5 @@ def shop(ctx, people, fake):
     make_goods()
     open_drawer(ctx, people["cashier"])
     yield people["cashier"]
+    registry.close_all(ctx)
     rec.stop()

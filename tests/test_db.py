@@ -115,6 +115,7 @@ def test_upgrade_is_idempotent(ctx):
     migrations.check_version(ctx.db)
 
 
+@pytest.mark.blank_database
 def test_fresh_database_refuses_with_one_sentence(db_url, station_home):
     cfg = make_config(station_home, db_url)
     with pytest.raises(migrations.SchemaMismatch) as e:
@@ -144,6 +145,7 @@ def _station(*args, home, timeout=120):
                           env=env, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.blank_database
 @pytest.mark.slow
 def test_concurrent_upgrades_on_a_fresh_database(db_url, tmp_path):
     """Three processes run `station db upgrade` at the same moment: all succeed,

@@ -157,6 +157,7 @@ def test_moving_the_keyed_marker_is_caught(books):
     assert "missing" in failing(ctx)["journal.chain"][0]
 
 
+@pytest.mark.blank_database
 def test_an_older_sha256_chain_still_verifies_after_the_upgrade(db_url, tmp_path):
     """A store written before the keyed chain (plain SHA-256 rows, no marker)
     upgrades: its rows still verify, new rows are keyed, and editing an old row
