@@ -146,7 +146,12 @@ class _Refused(Exception):
         self.error = error
 
 
+_EXISTS = "SELECT 1 FROM payment_execution WHERE idem_key = ?"
+
+
 def _existing(key: str, req_id: int) -> ExecutionView | None:
+    if dbmod.current().execute_sql(dbmod.q(_EXISTS), (key,)).fetchone() is None:
+        return None       # the usual case: one indexed probe, no view to build
     row = (PaymentExecution.select(PaymentExecution, User.name.alias("executor_name"))
            .join(User, on=(PaymentExecution.executor == User.id))
            .where(PaymentExecution.idem_key == key).objects().first())
