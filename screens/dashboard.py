@@ -17,6 +17,7 @@ panel is refreshed together every ``REFRESH_S`` seconds and on F6.
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -38,6 +39,21 @@ from station.reporting import service as reports
 from station.treasury import queries as treasury
 
 REFRESH_S = 2.0
+
+
+def key_lines(keys: list[str], width: int) -> str:
+    """``keys`` (markup, each a key and its name) two spaces apart, a new line
+    before one that would not fit: a key is never split from its name."""
+    lines: list[list[str]] = [[]]
+    used = 0
+    for k in keys:
+        n = len(Text.from_markup(k).plain)
+        if lines[-1] and used + 2 + n > width:
+            lines.append([])
+            used = 0
+        used += n + (2 if lines[-1] else 0)
+        lines[-1].append(k)
+    return "\n".join("  ".join(line) for line in lines)
 
 
 class Panel(Vertical):
@@ -327,7 +343,7 @@ class DashboardScreen(HomeScreen):
         if permissions.decide(user.role, "log.view") == permissions.ALLOW:
             keys.append("[b]F7[/b] Log")
         keys += ["[b]F8[/b] Lock", "[b]F9[/b] Logout", "[b]F10[/b] Quit"]
-        self.query_one("#dash-areas", Static).update("  ".join(keys))
+        self.query_one("#dash-areas", Static).update(key_lines(keys, self.app.size.width - 2))
         self.refresh_bindings()
 
     def status(self, text: str, error: bool = False) -> None:
