@@ -278,3 +278,17 @@ async def test_login_typed_in_a_burst_never_puts_the_pin_in_the_name_field(shop)
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted)
         assert app.user.name == "mia"
         await pilot.pause(0.3)   # let the home screen finish mounting before the app closes
+
+
+def test_dashboard_area_keys_wrap_between_keys_only():
+    from rich.text import Text
+
+    from screens.dashboard import key_lines
+    keys = [f"[b]{k}[/b] {name}" for k, name in [("F2", "Sale"), ("F3", "Drawer"), ("F4", "All drawers"),
+                                                 ("F5", "Manager"), ("t", "Returns"), ("o", "Reports"),
+                                                 ("y", "Treasury"), ("k", "Stock"), ("F10", "Quit")]]
+    text = Text.from_markup(key_lines(keys, 78)).plain
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
+    assert lines[1].startswith("y Treasury")
+    assert Text.from_markup(key_lines(keys, 400)).plain.count("\n") == 0
